@@ -1,0 +1,149 @@
+"""compat: child processes, pools, queues and subprocesses that behave the same on
+Linux, macOS and Windows, and say precisely how the OSes differ.
+
+``import compat`` is cheap (it imports no submodule until a name is used), because
+every spawned child pays for it. ``import compat as multiprocessing`` keeps a
+standard-library program working: the context API is here, bound to the start
+method compat's policy chooses (see :func:`choose_start_method`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+# name -> private module that defines it. Loaded on first access (PEP 562).
+_LAZY = {
+    # errors and warnings
+    "ChildError": "_errors",
+    "ChildTimeout": "_errors",
+    "CompatError": "_errors",
+    "CompatWarning": "_errors",
+    "ForkSafetyWarning": "_errors",
+    "PortabilityWarning": "_errors",
+    "SpawnError": "_errors",
+    "StartMethodUnavailable": "_errors",
+    # platform facts and the policy
+    "PlatformFacts": "_platform",
+    "Decision": "_policy",
+    "available_start_methods": "_policy",
+    "choose_start_method": "_policy",
+    # contexts and the standard library's context API
+    "Context": "_context",
+    "get_context": "_context",
+    "get_start_method": "_context",
+    "set_start_method": "_context",
+    "get_all_start_methods": "_context",
+    "Array": "_context",
+    "Barrier": "_context",
+    "BoundedSemaphore": "_context",
+    "Condition": "_context",
+    "Event": "_context",
+    "JoinableQueue": "_context",
+    "Lock": "_context",
+    "Manager": "_context",
+    "Pipe": "_context",
+    "Pool": "_context",
+    "Queue": "_context",
+    "RLock": "_context",
+    "RawArray": "_context",
+    "RawValue": "_context",
+    "Semaphore": "_context",
+    "SimpleQueue": "_context",
+    "Value": "_context",
+    "active_children": "_context",
+    "allow_connection_pickling": "_context",
+    "cpu_count": "_context",
+    "current_process": "_context",
+    "freeze_support": "_context",
+    "get_logger": "_context",
+    "getppid": "_context",
+    "log_to_stderr": "_context",
+    "parent_process": "_context",
+    "set_executable": "_context",
+    "set_forkserver_preload": "_context",
+    "spawn_child": "_context",
+    # processes
+    "Child": "_child",
+    "RemoteTraceback": "_child",
+    "Process": "_process",
+    # the standard library's exception names, for `import compat as multiprocessing`
+    "AuthenticationError": "_context",
+    "BufferTooShort": "_context",
+    "ProcessError": "_context",
+    "TimeoutError": "_context",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'compat' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from ._child import Child, RemoteTraceback
+    from ._context import (
+        Array,
+        AuthenticationError,
+        Barrier,
+        BoundedSemaphore,
+        BufferTooShort,
+        Condition,
+        Context,
+        Event,
+        JoinableQueue,
+        Lock,
+        Manager,
+        Pipe,
+        Pool,
+        ProcessError,
+        Queue,
+        RawArray,
+        RawValue,
+        RLock,
+        Semaphore,
+        SimpleQueue,
+        TimeoutError,
+        Value,
+        active_children,
+        allow_connection_pickling,
+        cpu_count,
+        current_process,
+        freeze_support,
+        get_all_start_methods,
+        get_context,
+        get_logger,
+        get_start_method,
+        getppid,
+        log_to_stderr,
+        parent_process,
+        set_executable,
+        set_forkserver_preload,
+        set_start_method,
+        spawn_child,
+    )
+    from ._errors import (
+        ChildError,
+        ChildTimeout,
+        CompatError,
+        CompatWarning,
+        ForkSafetyWarning,
+        PortabilityWarning,
+        SpawnError,
+        StartMethodUnavailable,
+    )
+    from ._platform import PlatformFacts
+    from ._policy import Decision, available_start_methods, choose_start_method
+    from ._process import Process

@@ -1,0 +1,356 @@
+"""``spawn_child`` and the :class:`Child` handle.
+
+The child runs ``target(*args, **kwargs)`` inside :func:`_child_main`, which sends
+one message back through a one-way pipe: the return value, the exception (type,
+message, traceback, and the object itself when it pickles), or the ``sys.exit``
+code. The parent reads that pipe while it waits, so a large result never blocks
+the child's exit (the "join before draining" deadlock of research IPC-05).
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+import threading
+import time
+import traceback
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from ._errors import ChildError, ChildTimeout, signal_name
+from ._exitcodes import normalize_exitcode
+from ._platform import WINDOWS
+
+if TYPE_CHECKING:
+    from ._context import Context
+    from ._policy import Decision
+
+__all__ = ["Child", "start_child"]
+
+_OK, _RAISED, _EXIT = "ok", "raised", "exit"
+
+
+class RemoteTraceback(Exception):
+    """The child's formatted traceback, chained as the remote exception's cause."""
+
+    __module__ = "compat"
+
+    def __init__(self, tb: str) -> None:
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.tb}"""'
+
+
+def _dumps(obj: Any) -> bytes:
+    from multiprocessing.reduction import ForkingPickler
+
+    return bytes(ForkingPickler.dumps(obj, pickle.HIGHEST_PROTOCOL))
+
+
+def _child_main(
+    conn: Any, target: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    """Runs in the child: call the target, send one message describing the outcome."""
+    try:
+        try:
+            value = target(*args, **kwargs)
+        except SystemExit as exc:
+            code = exc.code
+            conn.send_bytes(_dumps((_EXIT, code if isinstance(code, int) or code is None else 1)))
+            raise
+        except BaseException as exc:
+            conn.send_bytes(_dumps((_RAISED, *_describe(exc))))
+            # Exit code 1 as the standard library gives an uncaught exception; the
+            # parent reports the traceback, so the child does not print it too.
+            sys.exit(1)
+        try:
+            payload = _dumps((_OK, value))
+        except Exception as exc:
+            tb = traceback.format_exc()
+            message = (
+                f"the return value of {_name_of(target)} could not be pickled to send it "
+                f"back: {type(exc).__name__}: {exc}"
+            )
+            conn.send_bytes(_dumps((_RAISED, "pickle.PicklingError", message, tb, None)))
+            sys.exit(1)
+        conn.send_bytes(payload)
+    finally:
+        conn.close()
+
+
+def _describe(exc: BaseException) -> tuple[str, str, str, Optional[bytes]]:
+    cls = type(exc)
+    qualname = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    tb = "".join(traceback.format_exception(cls, exc, exc.__traceback__))
+    try:
+        blob: Optional[bytes] = _dumps(exc)
+        pickle.loads(blob)  # must also rebuild, or the parent gets nothing useful
+    except Exception:
+        blob = None
+    return qualname, str(exc), tb, blob
+
+
+def _name_of(target: Any) -> str:
+    return str(getattr(target, "__qualname__", None) or getattr(target, "__name__", repr(target)))
+
+
+def start_child(
+    ctx: Context, target: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Child:
+    """Start a child under ``ctx``; the implementation of ``spawn_child``."""
+    if not callable(target):
+        raise TypeError(f"spawn_child() needs a callable target, not {type(target).__name__}")
+    from ._preflight import check_main_guard, check_spawnable
+
+    method = ctx.method
+    what = f"a child running {_name_of(target)}"
+    check_main_guard(method, what)
+    if method == "fork":
+        ctx._warn_if_fork_unsafe()
+    else:
+        target, args, kwargs = check_spawnable(method, target, args, kwargs, what=what)
+    reader, writer = ctx.mp_context.Pipe(duplex=False)
+    # A plain standard-library Process of the context: the checks above already ran.
+    process = ctx.mp_context.Process(
+        target=_child_main, args=(writer, target, args, kwargs), name=None, daemon=False
+    )
+    try:
+        process.start()
+    except BaseException:
+        reader.close()
+        writer.close()
+        raise
+    # The child holds its own copy of the write end; closing ours means the
+    # reader sees EOF as soon as the child is gone, however it ended.
+    writer.close()
+    return Child(process, reader, ctx.decision, _name_of(target))
+
+
+class Child:
+    """A handle on a child process started by :func:`compat.spawn_child`.
+
+    Future-like: :meth:`result` returns the target's return value, or raises
+    :class:`compat.ChildError` carrying the remote exception's type, message and
+    traceback (the exception itself is the ``__cause__`` when it could be
+    pickled), or the exit code and signal name when the child died first.
+
+    ``exitcode`` follows one convention on every OS: ``None`` while running,
+    ``>= 0`` for an exit, ``-N`` when signal N ended it. POSIX reports this
+    natively. On Windows compat maps what TerminateProcess and crashes leave:
+    ``terminate()`` gives -15 and ``kill()`` -9 (the standard library says -15
+    for both), an access violation -11 (SIGSEGV), and so on; ``raw_exitcode`` keeps
+    the original value.
+
+    Used as a context manager, it never leaves the child running: leaving the
+    block normally waits for the child; leaving it with an exception terminates
+    the child (then kills it if it does not end within a second).
+    """
+
+    __module__ = "compat"
+
+    def __init__(self, process: Any, reader: Any, decision: Decision, target_name: str) -> None:
+        self._process = process
+        self._reader: Any = reader
+        self._lock = threading.RLock()
+        self._message: Optional[tuple[Any, ...]] = None
+        self._finished = False
+        self._killed = False
+        self.decision = decision
+        self.target_name = target_name
+
+    def __repr__(self) -> str:
+        state = "running" if not self._finished else f"exitcode={self.exitcode}"
+        return f"<compat.Child {self.name!r} pid={self.pid} {self.method} {state}>"
+
+    @property
+    def pid(self) -> Optional[int]:
+        return self._process.pid  # type: ignore[no-any-return]
+
+    @property
+    def method(self) -> str:
+        """The start method that started it: ``"fork"``, ``"spawn"`` or ``"forkserver"``."""
+        return self.decision.method
+
+    @property
+    def name(self) -> str:
+        return self._process.name  # type: ignore[no-any-return]
+
+    @property
+    def sentinel(self) -> Any:
+        """A handle that becomes ready when the child ends (for ``multiprocessing.connection.wait``)."""
+        return self._process.sentinel
+
+    @property
+    def raw_exitcode(self) -> Optional[int]:
+        """The exit code as the OS reported it (see ``exitcode`` for the portable one)."""
+        self._poll()
+        return self._process.exitcode  # type: ignore[no-any-return]
+
+    @property
+    def exitcode(self) -> Optional[int]:
+        """None while running; else the exit code, ``-N`` if signal N ended it (every OS)."""
+        return normalize_exitcode(self.raw_exitcode, windows=WINDOWS, killed=self._killed)
+
+    def is_alive(self) -> bool:
+        self._poll()
+        return not self._finished
+
+    def done(self) -> bool:
+        """True once the child has ended (``result()`` will not block)."""
+        return not self.is_alive()
+
+    def _poll(self) -> None:
+        if not self._finished:
+            self._wait(0)
+
+    def join(self, timeout: Optional[float] = None) -> None:
+        """Wait until the child ends or ``timeout`` seconds pass (then it is still
+        running: check :meth:`is_alive`), reading its result meanwhile."""
+        if timeout is not None and timeout < 0:
+            timeout = 0
+        self._wait(timeout)
+
+    def _wait(self, timeout: Optional[float]) -> bool:
+        """Drain the result pipe and reap the child; True once it has ended."""
+        from multiprocessing.connection import wait
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while not self._finished:
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                waitables = [self._process.sentinel]
+                if self._reader is not None:
+                    waitables.append(self._reader)
+                ready = wait(waitables, remaining)
+                if self._reader is not None and self._reader in ready:
+                    self._read_message()
+                if self._process.sentinel in ready:
+                    if self._reader is not None and self._reader.poll(0):
+                        self._read_message()
+                    self._process.join()
+                    self._finished = True
+                    self._close_reader()
+                    break
+                if not ready:
+                    return False
+            return True
+
+    def _read_message(self) -> None:
+        try:
+            data = self._reader.recv_bytes()
+        except (EOFError, OSError):
+            self._close_reader()  # the child closed its end: nothing more will come
+            return
+        try:
+            self._message = tuple(pickle.loads(data))
+        except Exception as exc:
+            self._message = (
+                _RAISED,
+                "pickle.UnpicklingError",
+                f"the child's result could not be unpickled in the parent: "
+                f"{type(exc).__name__}: {exc}",
+                traceback.format_exc(),
+                None,
+            )
+
+    def _close_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def terminate(self) -> None:
+        """Ask the child to stop.
+
+        POSIX: sends SIGTERM, which the child may handle (exitcode -15 if it does
+        not). Windows: TerminateProcess, which the child cannot intercept and which
+        skips its cleanup (exitcode -15 here too).
+        """
+        if not self._finished:
+            self._process.terminate()
+
+    def kill(self) -> None:
+        """Stop the child at once: SIGKILL on POSIX, TerminateProcess on Windows;
+        exitcode -9 on both."""
+        if not self._finished:
+            self._killed = True
+            self._process.kill()
+
+    def _outcome(self, timeout: Optional[float]) -> tuple[Any, Optional[ChildError]]:
+        if not self._wait(timeout):
+            raise ChildTimeout(
+                f"child {self.name!r} (pid {self.pid}) running {self.target_name} "
+                f"did not finish within {timeout} seconds; it is still running"
+            )
+        message, code = self._message, self.exitcode
+        ident = f"child {self.name!r} (pid {self.pid}, {self.method}) running {self.target_name}"
+        common = {"exitcode": code, "pid": self.pid, "name": self.name, "method": self.method}
+        if message is not None and message[0] == _OK:
+            return message[1], None
+        if message is not None and message[0] == _RAISED:
+            remote_type, remote_message, remote_tb, blob = message[1:5]
+            exception: Optional[BaseException] = None
+            if blob is not None:
+                try:
+                    exception = pickle.loads(blob)
+                except Exception:
+                    exception = None
+            error = ChildError(
+                f"{ident} raised {remote_type}: {remote_message}",
+                remote_type=remote_type,
+                remote_message=remote_message,
+                remote_traceback=remote_tb,
+                exception=exception,
+                **common,
+            )
+            if exception is not None:
+                exception.__cause__ = RemoteTraceback(remote_tb)
+                error.__cause__ = exception
+            return None, error
+        if message is not None and message[0] == _EXIT and code == 0:
+            return None, None  # sys.exit(0) / sys.exit(None): a normal, empty end
+        if code is not None and code < 0:
+            how = f"was killed by {signal_name(code)} (exit code {code})"
+        else:
+            how = f"exited with code {code}"
+        return None, ChildError(f"{ident} {how} before returning a result", **common)
+
+    def result(self, timeout: Optional[float] = None) -> Any:
+        """Wait for the child and return what the target returned.
+
+        Raises :class:`compat.ChildError` if the target raised or the child died
+        (killed, crashed, ``os._exit``, ``sys.exit`` with a non-zero code), and
+        :class:`compat.ChildTimeout` (a ``TimeoutError``) if ``timeout`` passed
+        first; the child then keeps running. ``sys.exit(0)`` in the target gives None.
+        """
+        value, error = self._outcome(timeout)
+        if error is not None:
+            raise error
+        return value
+
+    def exception(self, timeout: Optional[float] = None) -> Optional[ChildError]:
+        """Wait for the child; return the :class:`compat.ChildError` that
+        :meth:`result` would raise, or None if it succeeded."""
+        return self._outcome(timeout)[1]
+
+    def close(self) -> None:
+        """Release the handle's resources; the child must have ended (ValueError otherwise)."""
+        if not self.is_alive():
+            self._close_reader()
+            self._process.close()
+        else:
+            raise ValueError(f"cannot close {self!r}: it is still running; join() it first")
+
+    def __enter__(self) -> Child:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.join()
+            return
+        if not self._finished:
+            self.terminate()
+            self.join(1.0)
+            if not self._finished:
+                self.kill()
+                self.join()

@@ -1,0 +1,445 @@
+"""Contexts: everything that makes processes or IPC objects, bound to one start
+method so that objects of different methods never mix.
+
+The module-level functions (``compat.Lock()``, ``compat.Queue()``...) use the
+default context, whose start method compat's policy chooses once, at first use,
+so that ``import compat as multiprocessing`` keeps a program working.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from multiprocessing import (
+    AuthenticationError,
+    BufferTooShort,
+    ProcessError,
+    TimeoutError,
+)
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from ._errors import ForkSafetyWarning
+from ._platform import PlatformFacts
+from ._policy import Decision, choose_start_method, fork_hazards
+
+if TYPE_CHECKING:
+    from ._child import Child
+    from ._process import Process
+
+__all__ = [
+    "AuthenticationError",
+    "BufferTooShort",
+    "Context",
+    "ProcessError",
+    "TimeoutError",
+    "get_all_start_methods",
+    "get_context",
+    "get_start_method",
+    "getppid",
+    "set_start_method",
+]
+
+
+class Context:
+    """The standard library's context API bound to one start method.
+
+    ``compat.get_context("spawn")`` returns one; ``ctx.method`` and
+    ``ctx.decision.reason`` say which method and why. Every factory
+    (``Lock``, ``Queue``, ``Pool``, ``Process``, ``spawn_child``...) makes objects
+    of that method, so a Queue and the child it is passed to always agree (mixing
+    a fork-context Lock with a spawn child breaks: research START-05).
+    """
+
+    __module__ = "compat"
+
+    ProcessError = ProcessError
+    BufferTooShort = BufferTooShort
+    TimeoutError = TimeoutError
+    AuthenticationError = AuthenticationError
+
+    def __init__(self, decision: Decision) -> None:
+        import multiprocessing
+
+        self.decision = decision
+        self.mp_context: Any = multiprocessing.get_context(decision.method)
+
+    def __repr__(self) -> str:
+        return f"<compat.Context {self.method!r}: {self.decision.reason}>"
+
+    @property
+    def method(self) -> str:
+        """The start method: ``"fork"``, ``"spawn"`` or ``"forkserver"``."""
+        return self.decision.method
+
+    # Processes -----------------------------------------------------------------
+    @property
+    def Process(self) -> type[Process]:  # noqa: N802 - the standard library's name
+        """The :class:`compat.Process` class bound to this context's method."""
+        from ._process import PROCESS_CLASSES
+
+        return PROCESS_CLASSES[self.method]
+
+    def spawn_child(self, target: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Child:
+        """Start ``target(*args, **kwargs)`` in a child of this context's method."""
+        from ._child import start_child
+
+        return start_child(self, target, args, kwargs)
+
+    def _warn_if_fork_unsafe(self) -> None:
+        # The default method is chosen once (objects made earlier must match it);
+        # if the policy chose fork and forking has become unsafe since, say so.
+        if self.method != "fork" or self.decision.source != "policy":
+            return
+        hazards = fork_hazards(PlatformFacts.current())
+        if hazards:
+            warnings.warn(
+                "compat's default start method is fork (chosen when it was safe), but now "
+                + "; ".join(hazards)
+                + ". Use compat.get_context('forkserver') (or 'spawn'), or set "
+                "COMPAT_START_METHOD, before creating the objects the child needs",
+                ForkSafetyWarning,
+                stacklevel=4,
+            )
+
+    # Synchronisation and shared memory (the standard library's, of this method)
+    def Lock(self) -> Any:  # noqa: N802
+        return self.mp_context.Lock()
+
+    def RLock(self) -> Any:  # noqa: N802
+        return self.mp_context.RLock()
+
+    def Condition(self, lock: Any = None) -> Any:  # noqa: N802
+        return self.mp_context.Condition(lock)
+
+    def Semaphore(self, value: int = 1) -> Any:  # noqa: N802
+        return self.mp_context.Semaphore(value)
+
+    def BoundedSemaphore(self, value: int = 1) -> Any:  # noqa: N802
+        return self.mp_context.BoundedSemaphore(value)
+
+    def Event(self) -> Any:  # noqa: N802
+        return self.mp_context.Event()
+
+    def Barrier(self, parties: int, action: Any = None, timeout: Any = None) -> Any:  # noqa: N802
+        return self.mp_context.Barrier(parties, action, timeout)
+
+    def Value(self, typecode_or_type: Any, *args: Any, lock: Any = True) -> Any:  # noqa: N802
+        return self.mp_context.Value(typecode_or_type, *args, lock=lock)
+
+    def Array(self, typecode_or_type: Any, size_or_initializer: Any, *, lock: Any = True) -> Any:  # noqa: N802
+        return self.mp_context.Array(typecode_or_type, size_or_initializer, lock=lock)
+
+    def RawValue(self, typecode_or_type: Any, *args: Any) -> Any:  # noqa: N802
+        return self.mp_context.RawValue(typecode_or_type, *args)
+
+    def RawArray(self, typecode_or_type: Any, size_or_initializer: Any) -> Any:  # noqa: N802
+        return self.mp_context.RawArray(typecode_or_type, size_or_initializer)
+
+    def Manager(self) -> Any:  # noqa: N802
+        return self.mp_context.Manager()
+
+    # Queues, pipes and pools
+    def Queue(self, maxsize: int = 0) -> Any:  # noqa: N802
+        return self.mp_context.Queue(maxsize)
+
+    def JoinableQueue(self, maxsize: int = 0) -> Any:  # noqa: N802
+        return self.mp_context.JoinableQueue(maxsize)
+
+    def SimpleQueue(self) -> Any:  # noqa: N802
+        return self.mp_context.SimpleQueue()
+
+    def Pipe(self, duplex: bool = True) -> Any:  # noqa: N802
+        return self.mp_context.Pipe(duplex)
+
+    def Pool(  # noqa: N802
+        self,
+        processes: Optional[int] = None,
+        initializer: Optional[Callable[..., Any]] = None,
+        initargs: tuple[Any, ...] = (),
+        maxtasksperchild: Optional[int] = None,
+    ) -> Any:
+        return self.mp_context.Pool(processes, initializer, initargs, maxtasksperchild)
+
+    # Process information and configuration
+    def cpu_count(self) -> int:
+        """The number of CPUs this process may use (never less than 1)."""
+        return _cpu_count()
+
+    def current_process(self) -> Any:
+        return self.mp_context.current_process()
+
+    def parent_process(self) -> Any:
+        return self.mp_context.parent_process()
+
+    def active_children(self) -> list[Any]:
+        return list(self.mp_context.active_children())
+
+    def freeze_support(self) -> None:
+        self.mp_context.freeze_support()
+
+    def get_logger(self) -> Any:
+        return self.mp_context.get_logger()
+
+    def log_to_stderr(self, level: Any = None) -> Any:
+        return self.mp_context.log_to_stderr(level)
+
+    def allow_connection_pickling(self) -> None:
+        self.mp_context.allow_connection_pickling()
+
+    def set_executable(self, executable: str) -> None:
+        self.mp_context.set_executable(executable)
+
+    def set_forkserver_preload(self, module_names: list[str]) -> None:
+        self.mp_context.set_forkserver_preload(module_names)
+
+    @property
+    def reducer(self) -> Any:
+        return self.mp_context.reducer
+
+    def get_start_method(self, allow_none: bool = False) -> str:
+        return self.method
+
+    def set_start_method(self, method: Optional[str], force: bool = False) -> None:
+        # The standard library's concrete contexts refuse too.
+        raise ValueError(
+            "cannot set the start method of a concrete context; use "
+            "compat.set_start_method() or compat.get_context(method)"
+        )
+
+    def get_all_start_methods(self) -> list[str]:
+        return get_all_start_methods()
+
+    def get_context(self, method: Optional[str] = None) -> Context:
+        return get_context(method)
+
+    def getppid(self) -> int:
+        return getppid()
+
+
+_lock = threading.Lock()
+_default: Optional[Context] = None
+_by_method: dict[str, Context] = {}
+
+
+def get_context(method: Optional[str] = None) -> Context:
+    """A :class:`Context` bound to ``method``, or compat's default context.
+
+    ``method=None`` returns the default context: its method is chosen by
+    :func:`compat.choose_start_method` at first use (``COMPAT_START_METHOD``
+    counts) and then kept, so every object it makes agrees. An unknown or
+    unavailable method raises :class:`compat.StartMethodUnavailable` (a
+    ``ValueError``) listing what this OS offers: Windows offers only ``spawn``.
+    """
+    global _default
+    if method is None:
+        ctx = _default
+        if ctx is None:
+            with _lock:
+                if _default is None:
+                    _default = Context(choose_start_method())
+                ctx = _default
+        return ctx
+    ctx = _by_method.get(method) if isinstance(method, str) else None
+    if ctx is None:
+        decision = choose_start_method(method)
+        with _lock:
+            ctx = _by_method.setdefault(decision.method, Context(decision))
+    return ctx
+
+
+def set_start_method(method: Optional[str], force: bool = False) -> None:
+    """Fix the default context's start method, like ``multiprocessing.set_start_method``.
+
+    Raises ``RuntimeError`` once the default is in use unless ``force`` is true;
+    ``set_start_method(None, force=True)`` lets the policy choose again. Unlike
+    the standard library this never changes ``multiprocessing``'s own default.
+    """
+    global _default
+    with _lock:
+        if _default is not None and not force:
+            raise RuntimeError("context has already been set")
+        if method is None:
+            if not force:
+                raise ValueError("method must be a start method name, or None with force=True")
+            _default = None
+            return
+    decision = choose_start_method(method)
+    with _lock:
+        _default = Context(decision)
+
+
+def get_start_method(allow_none: bool = False) -> Optional[str]:
+    """The default context's start method (choosing it now unless ``allow_none``)."""
+    if _default is None and allow_none:
+        return None
+    return get_context().method
+
+
+def get_all_start_methods() -> list[str]:
+    """The start methods this interpreter offers, as ``multiprocessing`` lists them."""
+    import multiprocessing
+
+    return list(multiprocessing.get_all_start_methods())
+
+
+def getppid() -> int:
+    """The pid of the process that started this one, under every start method.
+
+    ``os.getppid()`` is wrong in a forkserver child (it returns the server's pid,
+    research START-06) and, on Windows, may name an unrelated process after the
+    parent exited (PROC-06). Inside a multiprocessing child this returns the
+    real parent's pid; elsewhere ``os.getppid()``.
+    """
+    import multiprocessing
+
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.pid is not None:
+        return int(parent.pid)
+    return os.getppid()
+
+
+def _cpu_count() -> int:
+    try:
+        from ._cpu import cpu_count as real
+    except ImportError:  # the CPU module lands with the Pool issue
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1
+        )
+    return real()
+
+
+# The default context's API at module level -------------------------------------
+def spawn_child(target: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Child:
+    """Start ``target(*args, **kwargs)`` in a child process and return at once.
+
+    The start method is the default context's (see :func:`compat.get_context`):
+    fork on Linux and macOS when it is safe, else forkserver (Linux) or spawn
+    (macOS), and spawn on Windows; ``child.method`` and
+    ``child.decision.reason`` say which and why. Every argument goes to the
+    target (like ``Executor.submit``); to choose a method use
+    ``compat.get_context(method).spawn_child(...)``.
+
+    Before a spawn or forkserver child starts, the target and arguments are
+    checked in the parent (picklable, importable by the child, script guarded by
+    ``if __name__ == "__main__":``) and a problem raises :class:`compat.SpawnError`
+    naming the object and what to do. With cloudpickle installed, lambdas and
+    closures travel by value.
+    """
+    return get_context().spawn_child(target, *args, **kwargs)
+
+
+def Lock() -> Any:  # noqa: N802
+    return get_context().Lock()
+
+
+def RLock() -> Any:  # noqa: N802
+    return get_context().RLock()
+
+
+def Condition(lock: Any = None) -> Any:  # noqa: N802
+    return get_context().Condition(lock)
+
+
+def Semaphore(value: int = 1) -> Any:  # noqa: N802
+    return get_context().Semaphore(value)
+
+
+def BoundedSemaphore(value: int = 1) -> Any:  # noqa: N802
+    return get_context().BoundedSemaphore(value)
+
+
+def Event() -> Any:  # noqa: N802
+    return get_context().Event()
+
+
+def Barrier(parties: int, action: Any = None, timeout: Any = None) -> Any:  # noqa: N802
+    return get_context().Barrier(parties, action, timeout)
+
+
+def Value(typecode_or_type: Any, *args: Any, lock: Any = True) -> Any:  # noqa: N802
+    return get_context().Value(typecode_or_type, *args, lock=lock)
+
+
+def Array(typecode_or_type: Any, size_or_initializer: Any, *, lock: Any = True) -> Any:  # noqa: N802
+    return get_context().Array(typecode_or_type, size_or_initializer, lock=lock)
+
+
+def RawValue(typecode_or_type: Any, *args: Any) -> Any:  # noqa: N802
+    return get_context().RawValue(typecode_or_type, *args)
+
+
+def RawArray(typecode_or_type: Any, size_or_initializer: Any) -> Any:  # noqa: N802
+    return get_context().RawArray(typecode_or_type, size_or_initializer)
+
+
+def Manager() -> Any:  # noqa: N802
+    return get_context().Manager()
+
+
+def Queue(maxsize: int = 0) -> Any:  # noqa: N802
+    return get_context().Queue(maxsize)
+
+
+def JoinableQueue(maxsize: int = 0) -> Any:  # noqa: N802
+    return get_context().JoinableQueue(maxsize)
+
+
+def SimpleQueue() -> Any:  # noqa: N802
+    return get_context().SimpleQueue()
+
+
+def Pipe(duplex: bool = True) -> Any:  # noqa: N802
+    return get_context().Pipe(duplex)
+
+
+def Pool(  # noqa: N802
+    processes: Optional[int] = None,
+    initializer: Optional[Callable[..., Any]] = None,
+    initargs: tuple[Any, ...] = (),
+    maxtasksperchild: Optional[int] = None,
+) -> Any:
+    return get_context().Pool(processes, initializer, initargs, maxtasksperchild)
+
+
+def cpu_count() -> int:
+    """The number of CPUs this process may use (affinity, container quota), at least 1."""
+    return _cpu_count()
+
+
+def current_process() -> Any:
+    return get_context().current_process()
+
+
+def parent_process() -> Any:
+    return get_context().parent_process()
+
+
+def active_children() -> list[Any]:
+    return get_context().active_children()
+
+
+def freeze_support() -> None:
+    """Call first under ``if __name__ == "__main__":`` in programs frozen into
+    executables (PyInstaller, cx_Freeze); a no-op elsewhere (research MAIN-07)."""
+    get_context().freeze_support()
+
+
+def get_logger() -> Any:
+    return get_context().get_logger()
+
+
+def log_to_stderr(level: Any = None) -> Any:
+    return get_context().log_to_stderr(level)
+
+
+def allow_connection_pickling() -> None:
+    get_context().allow_connection_pickling()
+
+
+def set_executable(executable: str) -> None:
+    get_context().set_executable(executable)
+
+
+def set_forkserver_preload(module_names: list[str]) -> None:
+    get_context().set_forkserver_preload(module_names)

@@ -1,0 +1,202 @@
+"""Platform facts, computed in one place.
+
+Nothing else in ``compat`` reads ``sys.platform`` or ``os.name``: policies take a
+:class:`PlatformFacts` so that the Windows and macOS branches of every decision can
+be exercised on any machine (``PlatformFacts.simulated("win32", (3, 12))``).
+
+This module imports nothing from ``compat`` and nothing heavy: ``import compat``
+must stay cheap because every spawned child pays for it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field, replace
+from typing import Any, Optional
+
+WINDOWS = sys.platform == "win32"
+MACOS = sys.platform == "darwin"
+LINUX = sys.platform.startswith("linux")
+POSIX = os.name == "posix"
+HAS_FORK = hasattr(os, "fork")
+
+#: The start methods compat knows, in the order it prefers them.
+KNOWN_METHODS = ("fork", "forkserver", "spawn")
+
+#: Environment variable that selects the start method when no code does.
+START_METHOD_ENV = "COMPAT_START_METHOD"
+
+#: Modules whose presence means a macOS system framework (Objective-C runtime,
+#: CoreFoundation, Cocoa) has been initialised in this process. Running Python
+#: code in a fork child after that can abort with "objc[...]: +[... initialize]
+#: may have been in progress in another thread when fork() was called"
+#: (CPython bpo-33725, the reason macOS defaults to spawn since 3.8).
+#: ``_scproxy`` is loaded by ``urllib.request.getproxies()`` and is the classic
+#: trigger; the rest load AppKit/Foundation directly.
+MACOS_FORK_UNSAFE_MODULES = (
+    "_scproxy",
+    "objc",
+    "Foundation",
+    "AppKit",
+    "CoreFoundation",
+    "Quartz",
+    "_tkinter",
+    "PyQt5.QtCore",
+    "PyQt6.QtCore",
+    "PySide2.QtCore",
+    "PySide6.QtCore",
+    "wx",
+    "matplotlib.backends._macosx",
+)
+
+
+@dataclass(frozen=True)
+class PlatformFacts:
+    """What the start-method policy needs to know about a platform.
+
+    ``PlatformFacts.current()`` reads the running interpreter;
+    ``PlatformFacts.simulated(...)`` describes another platform so that tests and
+    ``python -m compat`` can ask what compat would do there.
+    """
+
+    platform: str
+    """``sys.platform`` of the platform: ``"linux"``, ``"darwin"``, ``"win32"``..."""
+    python: tuple[int, int]
+    """CPython ``(major, minor)``."""
+    start_methods: tuple[str, ...]
+    """The start methods multiprocessing offers there."""
+    threads: int = 1
+    """Threads alive in the process, counted by the OS where it can be read (Linux
+    ``/proc``), else by :mod:`threading`. 1 means only the calling thread."""
+    thread_names: tuple[str, ...] = ()
+    """Names of the other Python-level threads, for readable reasons."""
+    fork_unsafe_modules: tuple[str, ...] = ()
+    """Loaded modules that make fork unsafe on this platform (macOS frameworks)."""
+    frozen: bool = False
+    """A frozen executable (PyInstaller, cx_Freeze): spawn and forkserver cannot
+    re-run it on POSIX."""
+    env_method: Optional[str] = None
+    """The value of ``COMPAT_START_METHOD``, if set and not empty."""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def windows(self) -> bool:
+        return self.platform == "win32"
+
+    @property
+    def macos(self) -> bool:
+        return self.platform == "darwin"
+
+    @property
+    def os_name(self) -> str:
+        """A human name for the platform: Linux, macOS, Windows or the raw value."""
+        if self.windows:
+            return "Windows"
+        if self.macos:
+            return "macOS"
+        if self.platform.startswith("linux"):
+            return "Linux"
+        return self.platform
+
+    @classmethod
+    def current(cls) -> PlatformFacts:
+        """Facts about the running interpreter, read now (threads change over time)."""
+        threads, names = _thread_census()
+        modules = sys.modules
+        unsafe: tuple[str, ...] = ()
+        if MACOS:
+            unsafe = tuple(m for m in MACOS_FORK_UNSAFE_MODULES if m in modules)
+        env = os.environ.get(START_METHOD_ENV, "").strip() or None
+        return cls(
+            platform=sys.platform,
+            python=(sys.version_info[0], sys.version_info[1]),
+            start_methods=_live_start_methods(),
+            threads=threads,
+            thread_names=names,
+            fork_unsafe_modules=unsafe,
+            frozen=bool(getattr(sys, "frozen", False)),
+            env_method=env,
+        )
+
+    @classmethod
+    def simulated(
+        cls,
+        platform: str,
+        python: tuple[int, int] = (3, 12),
+        *,
+        threads: int = 1,
+        thread_names: tuple[str, ...] = (),
+        fork_unsafe_modules: tuple[str, ...] = (),
+        frozen: bool = False,
+        env_method: Optional[str] = None,
+        start_methods: Optional[tuple[str, ...]] = None,
+    ) -> PlatformFacts:
+        """Facts for another platform, with the start methods CPython offers there."""
+        if start_methods is None:
+            start_methods = default_start_methods_for(platform)
+        return cls(
+            platform=platform,
+            python=python,
+            start_methods=start_methods,
+            threads=threads,
+            thread_names=thread_names,
+            fork_unsafe_modules=fork_unsafe_modules,
+            frozen=frozen,
+            env_method=env_method,
+        )
+
+    def with_(self, **changes: Any) -> PlatformFacts:
+        """A copy with some facts changed."""
+        return replace(self, **changes)
+
+
+def default_start_methods_for(platform: str) -> tuple[str, ...]:
+    """The start methods CPython 3.8-3.14 offers on ``platform``.
+
+    Windows has spawn only (no ``os.fork``). POSIX platforms with file-descriptor
+    passing (Linux, macOS, the BSDs) have all three.
+    """
+    if platform == "win32":
+        return ("spawn",)
+    return ("fork", "spawn", "forkserver")
+
+
+def _live_start_methods() -> tuple[str, ...]:
+    # multiprocessing is imported only when a decision is needed: creating a
+    # child needs it anyway, and `import compat` stays cheap.
+    import multiprocessing
+
+    return tuple(multiprocessing.get_all_start_methods())
+
+
+def _thread_census() -> tuple[int, tuple[str, ...]]:
+    """Count threads like CPython 3.12's fork warning does: ask the OS first.
+
+    The OS count also sees threads that Python did not start (BLAS pools, gRPC,
+    execnet's IO thread), which are just as dangerous to fork with.
+    """
+    names: tuple[str, ...] = ()
+    py_count = 1
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        current = threading.current_thread()
+        others = [t for t in threading.enumerate() if t is not current]
+        names = tuple(t.name for t in others)
+        py_count = 1 + len(others)
+    os_count = _os_thread_count()
+    return max(py_count, os_count or 0), names
+
+
+def _os_thread_count() -> Optional[int]:
+    if not LINUX:
+        return None
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            stat = f.read()
+        # Field 20 (num_threads); the command name in field 2 may contain spaces
+        # and parentheses, so count from the last ")".
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        return int(fields[17])
+    except (OSError, ValueError, IndexError):
+        return None

@@ -1,0 +1,168 @@
+"""The start-method policy: which way to start a child, and why.
+
+A pure function of :class:`~compat._platform.PlatformFacts`, so every branch
+(Windows, macOS with threads, Linux 3.14...) is tested on one Linux machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ._errors import StartMethodUnavailable
+from ._platform import KNOWN_METHODS, START_METHOD_ENV, PlatformFacts
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A start method and the reason it was chosen.
+
+    ``source`` says who decided: ``"requested"`` (code asked for it),
+    ``"environment"`` (``COMPAT_START_METHOD``) or ``"policy"`` (compat chose).
+    """
+
+    method: str
+    reason: str
+    source: str = "policy"
+
+    __module__ = "compat"
+
+    def __str__(self) -> str:
+        return f"{self.method}: {self.reason}"
+
+
+def available_start_methods(*, facts: Optional[PlatformFacts] = None) -> tuple[str, ...]:
+    """The start methods this interpreter (or the platform ``facts`` describe) offers.
+
+    Linux and macOS: ``fork``, ``spawn`` and ``forkserver``. Windows: ``spawn`` only.
+    """
+    if facts is None:
+        facts = PlatformFacts.current()
+    return facts.start_methods
+
+
+def validate_method(method: object, facts: PlatformFacts, *, origin: str = "") -> str:
+    """Return ``method`` if it is a known start method available under ``facts``.
+
+    Raises :class:`StartMethodUnavailable` (a ``ValueError``) naming what is
+    available, or ``TypeError`` for a non-string.
+    """
+    if not isinstance(method, str):
+        raise TypeError(
+            f"start method must be a str such as 'spawn', not {type(method).__name__}"
+        )
+    where = f" ({origin})" if origin else ""
+    available = ", ".join(repr(m) for m in facts.start_methods)
+    if method not in KNOWN_METHODS:
+        known = ", ".join(repr(m) for m in KNOWN_METHODS)
+        raise StartMethodUnavailable(
+            f"unknown start method {method!r}{where}; the start methods are {known}, "
+            f"and {facts.os_name} offers {available}"
+        )
+    if method not in facts.start_methods:
+        raise StartMethodUnavailable(
+            f"start method {method!r}{where} is not available on {facts.os_name} "
+            f"({facts.platform}); use one of {available}"
+        )
+    return method
+
+
+def fork_hazards(facts: PlatformFacts) -> list[str]:
+    """Why forking now would be unsafe under ``facts`` (empty when it is safe).
+
+    - other threads alive: only the forking thread survives in the child, so a
+      lock another thread held (the allocator's, logging's, a C library's) stays
+      locked forever; CPython 3.12+ warns (DeprecationWarning) for this reason.
+    - macOS system frameworks initialised (CPython bpo-33725): the child aborts
+      when it touches the Objective-C runtime again.
+    """
+    hazards = []
+    if facts.threads > 1:
+        others = facts.threads - 1
+        names = f" ({', '.join(facts.thread_names)})" if facts.thread_names else ""
+        hazards.append(
+            f"{others} other thread{'s are' if others > 1 else ' is'} running{names}, "
+            "and a fork child inherits any lock they hold"
+        )
+    if facts.macos and facts.fork_unsafe_modules:
+        hazards.append(
+            "macOS system frameworks are loaded ("
+            + ", ".join(facts.fork_unsafe_modules)
+            + "), which abort in a fork child (bpo-33725)"
+        )
+    return hazards
+
+
+def choose_start_method(
+    requested: Optional[str] = None, *, facts: Optional[PlatformFacts] = None
+) -> Decision:
+    """Choose how to start a child process, and say why.
+
+    In order:
+
+    1. ``requested`` wins; an unknown or unavailable method raises
+       :class:`StartMethodUnavailable` (also a ``ValueError``) listing what exists.
+    2. Else the environment variable ``COMPAT_START_METHOD``, validated the same way.
+    3. Windows: ``spawn``, the only method (no ``os.fork``).
+    4. Linux, macOS and other POSIX: ``fork`` when it is safe: no other threads
+       running and, on macOS, no system framework loaded that crashes after fork
+       (see :func:`fork_hazards`). A frozen executable keeps ``fork`` even then,
+       because spawn and forkserver cannot re-run a frozen program on POSIX.
+       When fork is unsafe: ``forkserver`` on Linux and other POSIX (its server is
+       a fresh single-threaded process, so its forks are safe), ``spawn`` on
+       macOS (CPython's own choice there: its long ``TMPDIR`` breaks forkserver's
+       AF_UNIX socket paths, and spawn is the platform default since 3.8), and
+       ``spawn`` wherever forkserver is missing.
+
+    ``facts`` describes the platform; by default the running interpreter, read now.
+    This differs from CPython's defaults on purpose: CPython picks ``forkserver`` on
+    Linux 3.14+ even when fork would be safe and ``spawn`` on macOS always; compat
+    takes the fast path when it is safe and says so.
+    """
+    if facts is None:
+        facts = PlatformFacts.current()
+    if requested is not None:
+        method = validate_method(requested, facts)
+        return Decision(method, f"{method} was requested explicitly", "requested")
+    if facts.env_method is not None:
+        origin = f"from {START_METHOD_ENV}={facts.env_method}"
+        method = validate_method(facts.env_method, facts, origin=origin)
+        return Decision(method, f"{START_METHOD_ENV}={method} is set", "environment")
+    if facts.windows or "fork" not in facts.start_methods:
+        if facts.windows:
+            reason = "Windows has no fork; spawn is its only start method"
+        else:
+            reason = f"{facts.os_name} has no fork; spawn starts a fresh interpreter"
+        return Decision(_first_available(("spawn",), facts), reason)
+    hazards = fork_hazards(facts)
+    if not hazards:
+        return Decision(
+            "fork",
+            f"fork is the fastest start method and safe here on {facts.os_name}: "
+            "no other threads are running"
+            + (" and no fork-unsafe macOS framework is loaded" if facts.macos else ""),
+        )
+    why = "; ".join(hazards)
+    if facts.frozen:
+        return Decision(
+            "fork",
+            f"fork is unsafe ({why}) but this is a frozen executable, which spawn and "
+            "forkserver cannot re-run on POSIX; fork is the only start method that works",
+        )
+    if facts.macos or "forkserver" not in facts.start_methods:
+        method = _first_available(("spawn",), facts)
+        return Decision(method, f"fork is unsafe: {why}; {method} starts a fresh interpreter")
+    return Decision(
+        "forkserver",
+        f"fork is unsafe: {why}; forkserver forks from a clean single-threaded server",
+    )
+
+
+def _first_available(preferred: tuple[str, ...], facts: PlatformFacts) -> str:
+    for method in preferred:
+        if method in facts.start_methods:
+            return method
+    raise StartMethodUnavailable(
+        f"no usable start method on {facts.os_name}: it offers "
+        f"{', '.join(facts.start_methods) or 'none'}"
+    )

@@ -1,0 +1,116 @@
+"""``Process``: a drop-in ``multiprocessing.Process`` whose start method follows
+compat's policy, with spawn pre-flight checks.
+
+The classes live at module level (not made per context) because spawn and
+forkserver children unpickle the Process object by class reference.
+"""
+
+from __future__ import annotations
+
+from multiprocessing.process import BaseProcess
+from typing import Any, ClassVar, Optional
+
+from ._preflight import check_main_guard, check_spawnable
+
+__all__ = ["ForkProcess", "ForkServerProcess", "Process", "SpawnProcess"]
+
+
+class Process(BaseProcess):
+    """A drop-in for ``multiprocessing.Process`` (same constructor, methods and
+    attributes; subclass it and override ``run()`` as usual).
+
+    It starts with the start method of compat's default context
+    (:func:`compat.get_context`), chosen by :func:`compat.choose_start_method`:
+    fork on Linux and macOS when that is safe, forkserver or spawn when it is not,
+    spawn on Windows. ``compat.get_context("spawn").Process`` pins a method.
+
+    Before a spawn or forkserver start, the target, arguments and (for
+    subclasses) the instance's attributes are checked in the parent: a problem
+    raises :class:`compat.SpawnError` naming the object, instead of the standard
+    library's late, cryptic failure (on Windows, in the already-started child).
+
+    ``exitcode`` is the standard library's: negative signal number on POSIX,
+    and on Windows -15 after ``terminate()`` or ``kill()`` (both call
+    TerminateProcess) and raw NTSTATUS codes after a crash. :class:`compat.Child`
+    normalises those.
+    """
+
+    __module__ = "compat"
+    _compat_method: ClassVar[Optional[str]] = None
+    _start_method: ClassVar[Optional[str]] = None
+
+    def start(self) -> None:
+        from ._context import get_context
+
+        ctx = get_context(type(self)._compat_method)
+        method = ctx.method
+        what = f"process {self.name!r}"
+        check_main_guard(method, what)
+        if method != "fork":
+            target = getattr(self, "_target", None)
+            args = tuple(getattr(self, "_args", ()))
+            kwargs = dict(getattr(self, "_kwargs", {}))
+            target, args, kwargs = check_spawnable(method, target, args, kwargs, what=what)
+            self._target, self._args, self._kwargs = target, args, kwargs  # type: ignore[attr-defined]
+            if type(self).run is not BaseProcess.run:
+                extra = {k: v for k, v in vars(self).items() if k not in _BASE_ATTRS}
+                check_spawnable(method, None, (), extra, what=what)
+        else:
+            ctx._warn_if_fork_unsafe()
+        super().start()  # type: ignore[no-untyped-call]
+
+    @staticmethod
+    def _Popen(process_obj: Any) -> Any:
+        from ._context import get_context
+
+        ctx = get_context(type(process_obj)._compat_method)
+        return ctx.mp_context.Process._Popen(process_obj)
+
+
+# Attributes every BaseProcess has; anything else on a subclass instance is the
+# user's state, which a spawn child receives by pickling.
+_BASE_ATTRS = frozenset(
+    {
+        "_identity",
+        "_config",
+        "_parent_pid",
+        "_parent_name",
+        "_popen",
+        "_closed",
+        "_target",
+        "_args",
+        "_kwargs",
+        "_name",
+        "_start_method",
+        "_compat_method",
+    }
+)
+
+
+class ForkProcess(Process):
+    """A :class:`Process` that always forks (Linux and macOS only)."""
+
+    _compat_method = "fork"
+    _start_method = "fork"
+
+
+class SpawnProcess(Process):
+    """A :class:`Process` that always spawns a fresh interpreter (every OS)."""
+
+    _compat_method = "spawn"
+    _start_method = "spawn"
+
+
+class ForkServerProcess(Process):
+    """A :class:`Process` forked from the forkserver (Linux and macOS only)."""
+
+    _compat_method = "forkserver"
+    _start_method = "forkserver"
+
+
+PROCESS_CLASSES = {
+    None: Process,
+    "fork": ForkProcess,
+    "spawn": SpawnProcess,
+    "forkserver": ForkServerProcess,
+}
