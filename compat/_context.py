@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import threading
-import warnings
 from multiprocessing import (
     AuthenticationError,
     BufferTooShort,
@@ -19,7 +18,7 @@ from multiprocessing import (
 )
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from ._errors import ForkSafetyWarning
+from ._errors import ForkSafetyWarning, warn_user
 from ._platform import PlatformFacts
 from ._policy import Decision, choose_start_method, fork_hazards
 
@@ -93,13 +92,12 @@ class Context:
             return
         hazards = fork_hazards(PlatformFacts.current())
         if hazards:
-            warnings.warn(
+            warn_user(
                 "compat's default start method is fork (chosen when it was safe), but now "
                 + "; ".join(hazards)
                 + ". Use compat.get_context('forkserver') (or 'spawn'), or set "
                 "COMPAT_START_METHOD, before creating the objects the child needs",
                 ForkSafetyWarning,
-                stacklevel=4,
             )
 
     # Synchronisation and shared memory (the standard library's, of this method)

@@ -48,7 +48,7 @@ def signal_name(exitcode: Optional[int]) -> Optional[str]:
         import signal
 
         return signal.Signals(number).name
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, TypeError):
         return _PORTABLE_SIGNALS.get(number, f"signal {number}")
 
 
@@ -157,3 +157,21 @@ class ForkSafetyWarning(CompatWarning, RuntimeWarning):
     frameworks loaded), and the start method was fixed before that became true."""
 
     __module__ = "compat"
+
+
+def warn_user(message: str, category: type[Warning]) -> None:
+    """Warn with the location of the first caller outside compat, so the warning
+    points at the user's line however deep inside compat it was raised."""
+    import os
+    import sys
+    import warnings
+
+    package_dir = os.path.dirname(os.path.abspath(__file__))
+    level = 1
+    frame = sys._getframe(1)
+    while frame is not None and os.path.dirname(
+        os.path.abspath(frame.f_code.co_filename)
+    ).startswith(package_dir):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    warnings.warn(message, category, stacklevel=level + 1)

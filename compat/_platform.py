@@ -60,6 +60,8 @@ class PlatformFacts:
     ``python -m compat`` can ask what compat would do there.
     """
 
+    __module__ = "compat"
+
     platform: str
     """``sys.platform`` of the platform: ``"linux"``, ``"darwin"``, ``"win32"``..."""
     python: tuple[int, int]

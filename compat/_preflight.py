@@ -21,13 +21,12 @@ import os
 import pickle
 import sys
 import types
-import warnings
 from typing import Any, Callable, Optional
 
-from ._errors import PortabilityWarning, SpawnError
+from ._errors import PortabilityWarning, SpawnError, warn_user
 from ._platform import WINDOWS
 
-__all__ = ["check_main_guard", "check_spawnable", "describe_main"]
+__all__ = ["check_main_guard", "check_parts", "check_spawnable", "describe_main"]
 
 
 class _NullWriter(io.RawIOBase):
@@ -261,10 +260,9 @@ def check_main_guard(method: str, what: str) -> None:
         "spawned children re-run the script's top level, so put that code under the guard"
     )
     if method == "fork":
-        warnings.warn(
+        warn_user(
             message + " (it works with fork here, but fails on Windows and macOS)",
             PortabilityWarning,
-            stacklevel=4,
         )
         return
     raise SpawnError(message)
@@ -341,10 +339,22 @@ def check_spawnable(
     """
     if method == "fork":
         return target, args, kwargs
-    cloudpickle = _cloudpickle()
     parts: list[tuple[str, Any]] = [("target", target)]
     parts += [(f"args[{i}]", a) for i, a in enumerate(args)]
     parts += [(f"kwargs[{k!r}]", v) for k, v in kwargs.items()]
+    fixed = check_parts(method, parts, what=what)
+    if not fixed:
+        return target, args, kwargs
+    target = fixed.get("target", target)
+    args = tuple(fixed.get(f"args[{i}]", a) for i, a in enumerate(args))
+    kwargs = {k: fixed.get(f"kwargs[{k!r}]", v) for k, v in kwargs.items()}
+    return target, args, kwargs
+
+
+def check_parts(method: str, parts: list[tuple[str, Any]], *, what: str) -> dict[str, Any]:
+    """Check each (path, value) for a ``method`` child; return replacements
+    (cloudpickle wrappers) by path, or raise :class:`SpawnError`."""
+    cloudpickle = _cloudpickle()
     fixed: dict[str, Any] = {}
     for path, value in parts:
         problem = _pickle_problem(value, method, path)
@@ -358,23 +368,17 @@ def check_spawnable(
             else:
                 fixed[path] = _ByValue(value)
                 continue
-        where = path if isinstance(problem, _Problem) else _locate(value, method, path)
+        if isinstance(problem, _Problem):
+            raise SpawnError(f"cannot start {what} with {method}: {path}: {problem}") from None
+        where = _locate(value, method, path)
         hint = (
             ""
-            if cloudpickle is not None or isinstance(problem, _Problem)
+            if cloudpickle is not None
             else "; define it at module level, or install cloudpickle to send lambdas "
             "and closures by value"
         )
-        detail = str(problem)
-        if isinstance(problem, _Problem):
-            raise SpawnError(f"cannot start {what} with {method}: {where}: {detail}") from None
         raise SpawnError(
             f"cannot start {what} with {method}: {where} cannot be pickled "
-            f"({type(problem).__name__}: {detail}){hint}"
+            f"({type(problem).__name__}: {problem}){hint}"
         ) from problem
-    if not fixed:
-        return target, args, kwargs
-    target = fixed.get("target", target)
-    args = tuple(fixed.get(f"args[{i}]", a) for i, a in enumerate(args))
-    kwargs = {k: fixed.get(f"kwargs[{k!r}]", v) for k, v in kwargs.items()}
-    return target, args, kwargs
+    return fixed

@@ -10,7 +10,7 @@ from __future__ import annotations
 from multiprocessing.process import BaseProcess
 from typing import Any, ClassVar, Optional
 
-from ._preflight import check_main_guard, check_spawnable
+from ._preflight import check_main_guard, check_parts
 
 __all__ = ["ForkProcess", "ForkServerProcess", "Process", "SpawnProcess"]
 
@@ -46,18 +46,41 @@ class Process(BaseProcess):
         method = ctx.method
         what = f"process {self.name!r}"
         check_main_guard(method, what)
-        if method != "fork":
-            target = getattr(self, "_target", None)
-            args = tuple(getattr(self, "_args", ()))
-            kwargs = dict(getattr(self, "_kwargs", {}))
-            target, args, kwargs = check_spawnable(method, target, args, kwargs, what=what)
-            self._target, self._args, self._kwargs = target, args, kwargs  # type: ignore[attr-defined]
-            if type(self).run is not BaseProcess.run:
-                extra = {k: v for k, v in vars(self).items() if k not in _BASE_ATTRS}
-                check_spawnable(method, None, (), extra, what=what)
-        else:
+        if method == "fork":
             ctx._warn_if_fork_unsafe()
-        super().start()  # type: ignore[no-untyped-call]
+            super().start()  # type: ignore[no-untyped-call]
+            return
+        target = getattr(self, "_target", None)
+        args = tuple(getattr(self, "_args", ()))
+        kwargs = dict(getattr(self, "_kwargs", {}))
+        parts = [("target", target)]
+        parts += [(f"args[{i}]", a) for i, a in enumerate(args)]
+        parts += [(f"kwargs[{k!r}]", v) for k, v in kwargs.items()]
+        if type(self).run is not BaseProcess.run:
+            # A subclass's own attributes travel with it (research MAIN-05).
+            parts += [(f"self.{k}", v) for k, v in vars(self).items() if k not in _BASE_ATTRS]
+        fixed = check_parts(method, parts, what=what)
+        if not fixed:
+            super().start()  # type: ignore[no-untyped-call]
+            return
+        # Swap in cloudpickle carriers only while start() pickles the object, so
+        # the parent's own view of the Process does not change.
+        state = vars(self)
+        saved = {k: state[k] for k in ("_target", "_args", "_kwargs") if k in state}
+        saved.update((p[len("self.") :], state[p[len("self.") :]]) for p in fixed if p.startswith("self."))
+        try:
+            state["_target"] = fixed.get("target", target)
+            state["_args"] = tuple(fixed.get(f"args[{i}]", a) for i, a in enumerate(args))
+            state["_kwargs"] = {k: fixed.get(f"kwargs[{k!r}]", v) for k, v in kwargs.items()}
+            for path, value in fixed.items():
+                if path.startswith("self."):
+                    state[path[len("self.") :]] = value
+            super().start()  # type: ignore[no-untyped-call]
+        finally:
+            # start() deletes _target/_args/_kwargs (a refcycle guard): keep that.
+            for key, value in saved.items():
+                if key in state:
+                    state[key] = value
 
     @staticmethod
     def _Popen(process_obj: Any) -> Any:

@@ -1,0 +1,110 @@
+"""Module-level child targets: spawn and forkserver children import them by name."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+
+def double(x: int) -> int:
+    return x * 2
+
+
+def echo(*args: Any, **kwargs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    return args, kwargs
+
+
+def raise_value_error(message: str) -> None:
+    raise ValueError(message)
+
+
+class CustomError(Exception):
+    def __init__(self, code: int, text: str) -> None:
+        super().__init__(code, text)
+        self.code = code
+        self.text = text
+
+
+class UnpicklableError(Exception):
+    def __reduce__(self) -> Any:
+        raise TypeError("this exception refuses to be pickled")
+
+
+def raise_custom(code: int) -> None:
+    raise CustomError(code, "custom failure")
+
+
+def raise_unpicklable() -> None:
+    raise UnpicklableError("cannot travel")
+
+
+def exit_with(code: Any) -> None:
+    sys.exit(code)
+
+
+def hard_exit(code: int) -> None:
+    os._exit(code)
+
+
+def sleep_forever() -> None:
+    while True:
+        time.sleep(1)
+
+
+def sleep_for(seconds: float) -> str:
+    time.sleep(seconds)
+    return "slept"
+
+
+def ignore_sigterm_then_sleep(seconds: float) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    time.sleep(seconds)
+
+
+def segfault() -> None:
+    import faulthandler
+
+    faulthandler.disable()  # pytest enables it; a fork child would print its dump
+    ctypes.string_at(0)
+
+
+def self_kill(signum: int) -> None:
+    os.kill(os.getpid(), signum)
+    time.sleep(10)
+
+
+def return_unpicklable() -> Any:
+    return lambda: None
+
+
+def big_result(n: int) -> bytes:
+    return b"x" * n
+
+
+def ids() -> dict[str, Any]:
+    import compat
+
+    return {"pid": os.getpid(), "getppid": compat.getppid(), "os_getppid": os.getppid()}
+
+
+def put_back(queue: Any, value: Any) -> None:
+    queue.put(value)
+
+
+def lock_and_report(lock: Any) -> bool:
+    with lock:
+        return True
+
+
+def current_name() -> str:
+    import compat
+
+    return str(compat.current_process().name)
+
+
+def call(fn: Any, *args: Any) -> Any:
+    return fn(*args)

@@ -1,0 +1,225 @@
+"""spawn_child and Child under every start method."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+import compat
+from tests import targets
+
+TIMEOUT = 30
+
+
+@pytest.fixture
+def ctx(start_method: str) -> compat.Context:
+    return compat.get_context(start_method)
+
+
+def test_result_and_metadata(ctx: compat.Context) -> None:
+    child = ctx.spawn_child(targets.double, 21)
+    assert child.method == ctx.method
+    assert child.decision.reason
+    assert isinstance(child.pid, int) and child.pid != os.getpid()
+    assert child.result(TIMEOUT) == 42
+    assert child.exitcode == 0
+    assert child.done() and not child.is_alive()
+    assert child.exception(TIMEOUT) is None
+    assert "exitcode=0" in repr(child)
+
+
+def test_args_and_kwargs_reach_the_target(ctx: compat.Context) -> None:
+    child = ctx.spawn_child(targets.echo, 1, "two", three=[3], target="not special")
+    assert child.result(TIMEOUT) == ((1, "two"), {"three": [3], "target": "not special"})
+
+
+def test_remote_exception(ctx: compat.Context) -> None:
+    child = ctx.spawn_child(targets.raise_value_error, "bad input")
+    with pytest.raises(compat.ChildError) as info:
+        child.result(TIMEOUT)
+    err = info.value
+    assert err.remote_type == "ValueError"
+    assert err.remote_message == "bad input"
+    assert "raise_value_error" in (err.remote_traceback or "")
+    assert "raise ValueError(message)" in (err.remote_traceback or "")
+    assert isinstance(err.exception, ValueError)
+    assert err.__cause__ is err.exception
+    assert isinstance(err.exception.__cause__, compat.RemoteTraceback)
+    assert err.exitcode == 1 and err.signal_name is None
+    assert err.pid == child.pid and err.method == ctx.method
+    assert "raised ValueError: bad input" in str(err)
+    # exception() returns the same error without raising
+    assert isinstance(child.exception(), compat.ChildError)
+
+
+def test_custom_and_unpicklable_exceptions(ctx: compat.Context) -> None:
+    err = ctx.spawn_child(targets.raise_custom, 7).exception(TIMEOUT)
+    assert err is not None
+    assert err.remote_type == "tests.targets.CustomError"
+    assert isinstance(err.exception, targets.CustomError) and err.exception.code == 7
+    err = ctx.spawn_child(targets.raise_unpicklable).exception(TIMEOUT)
+    assert err is not None
+    assert err.remote_type == "tests.targets.UnpicklableError"
+    assert err.remote_message == "cannot travel"
+    assert err.exception is None and "raise_unpicklable" in (err.remote_traceback or "")
+
+
+@pytest.mark.parametrize(
+    ("target", "arg", "code"),
+    [(targets.hard_exit, 3, 3), (targets.exit_with, 4, 4), (targets.exit_with, "msg", 1)],
+)
+def test_child_that_exits_without_result(ctx: compat.Context, target, arg, code) -> None:  # type: ignore[no-untyped-def]
+    err = ctx.spawn_child(target, arg).exception(TIMEOUT)
+    assert isinstance(err, compat.ChildError)
+    assert err.exitcode == code and err.signal_name is None
+    assert f"exited with code {code} before returning a result" in str(err)
+
+
+def test_sys_exit_zero_is_a_normal_end(ctx: compat.Context) -> None:
+    child = ctx.spawn_child(targets.exit_with, 0)
+    assert child.result(TIMEOUT) is None
+    assert child.exitcode == 0
+
+
+def test_os_exit_zero_without_result_is_reported(ctx: compat.Context) -> None:
+    err = ctx.spawn_child(targets.hard_exit, 0).exception(TIMEOUT)
+    assert isinstance(err, compat.ChildError) and err.exitcode == 0
+    assert "exited with code 0 before returning a result" in str(err)
+
+
+def test_kill(ctx: compat.Context) -> None:
+    child = ctx.spawn_child(targets.sleep_forever)
+    assert child.is_alive()
+    child.kill()
+    err = child.exception(TIMEOUT)
+    assert isinstance(err, compat.ChildError)
+    assert (err.exitcode, err.signal_name) == (-9, "SIGKILL")
+    assert "killed by SIGKILL (exit code -9)" in str(err)
+    assert child.exitcode == -9
+
+
+def test_terminate(ctx: compat.Context) -> None:
+    child = ctx.spawn_child(targets.sleep_forever)
+    child.terminate()
+    child.join(TIMEOUT)
+    assert child.exitcode == -signal.SIGTERM
+    err = child.exception()
+    assert err is not None and err.signal_name == "SIGTERM"
+
+
+def test_segfault(ctx: compat.Context) -> None:
+    err = ctx.spawn_child(targets.segfault).exception(TIMEOUT)
+    assert err is not None
+    assert (err.exitcode, err.signal_name) == (-11, "SIGSEGV")
+
+
+def test_unpicklable_result(ctx: compat.Context) -> None:
+    err = ctx.spawn_child(targets.return_unpicklable).exception(TIMEOUT)
+    assert err is not None
+    assert err.remote_type == "pickle.PicklingError"
+    assert "return value of return_unpicklable could not be pickled" in str(err)
+
+
+def test_large_result_does_not_deadlock_join(ctx: compat.Context) -> None:
+    # 8 MiB is far beyond a pipe buffer: the child cannot exit until the parent
+    # reads, so join() must drain while it waits.
+    child = ctx.spawn_child(targets.big_result, 8 * 1024 * 1024)
+    child.join(TIMEOUT)
+    assert not child.is_alive()
+    assert len(child.result()) == 8 * 1024 * 1024
+
+
+def test_timeouts(ctx: compat.Context) -> None:
+    child = ctx.spawn_child(targets.sleep_for, 60)
+    try:
+        with pytest.raises(compat.ChildTimeout) as info:
+            child.result(timeout=0.2)
+        assert isinstance(info.value, TimeoutError)
+        assert "still running" in str(info.value)
+        child.join(timeout=0.1)
+        assert child.is_alive() and child.exitcode is None
+        child.join(timeout=-1)  # negative means "do not wait", as in multiprocessing
+        assert not child.done()
+    finally:
+        child.kill()
+        child.join(TIMEOUT)
+
+
+def test_context_manager_waits_on_normal_exit(ctx: compat.Context) -> None:
+    with ctx.spawn_child(targets.sleep_for, 0.2) as child:
+        pass
+    assert child.exitcode == 0 and child.result() == "slept"
+
+
+def test_context_manager_stops_child_on_error(ctx: compat.Context) -> None:
+    with pytest.raises(RuntimeError), ctx.spawn_child(targets.sleep_forever) as child:
+        raise RuntimeError("block failed")
+    assert not child.is_alive()
+    assert child.exitcode == -signal.SIGTERM
+
+
+def test_context_manager_kills_child_that_ignores_sigterm(ctx: compat.Context) -> None:
+    child = ctx.spawn_child(targets.ignore_sigterm_then_sleep, 60)
+    time.sleep(0.5 if ctx.method == "fork" else 1.5)  # let it install the handler
+    with pytest.raises(KeyboardInterrupt), child:
+        raise KeyboardInterrupt
+    assert child.exitcode == -signal.SIGKILL
+
+
+def test_close(ctx: compat.Context) -> None:
+    child = ctx.spawn_child(targets.sleep_for, 60)
+    try:
+        with pytest.raises(ValueError, match="still running"):
+            child.close()
+    finally:
+        child.kill()
+        child.join(TIMEOUT)
+    child.close()
+
+
+def test_module_level_spawn_child_uses_the_default_context(start_method: str) -> None:
+    child = compat.spawn_child(targets.double, 2)
+    assert child.method == compat.get_start_method()
+    assert child.result(TIMEOUT) == 4
+
+
+def test_not_callable() -> None:
+    with pytest.raises(TypeError, match="callable target"):
+        compat.spawn_child(42)  # type: ignore[arg-type]
+
+
+def test_getppid_is_the_real_parent(ctx: compat.Context) -> None:
+    info = ctx.spawn_child(targets.ids).result(TIMEOUT)
+    assert info["getppid"] == os.getpid()
+    if ctx.method == "forkserver":
+        # the reason compat.getppid exists (research START-06)
+        assert info["os_getppid"] != os.getpid()
+    else:
+        assert info["os_getppid"] == os.getpid()
+    assert compat.getppid() == os.getppid()  # outside a child: the OS answer
+
+
+def test_queue_and_lock_of_the_same_context(ctx: compat.Context) -> None:
+    q = ctx.Queue()
+    lock = ctx.Lock()
+    assert ctx.spawn_child(targets.put_back, q, "hello").result(TIMEOUT) is None
+    assert q.get(timeout=TIMEOUT) == "hello"
+    assert ctx.spawn_child(targets.lock_and_report, lock).result(TIMEOUT) is True
+    q.close()
+    q.join_thread()
+
+
+def test_fork_context_lock_refused_for_spawn_children(start_method: str) -> None:
+    if start_method == "fork" or "fork" not in compat.available_start_methods():
+        pytest.skip("needs a fork context and a non-fork child")
+    fork_lock = compat.get_context("fork").Lock()
+    with pytest.raises(compat.SpawnError, match=r"args\[0\] holds a Lock created by a fork context"):
+        compat.get_context(start_method).spawn_child(targets.lock_and_report, fork_lock)
+
+
+def test_many_children_in_parallel(ctx: compat.Context) -> None:
+    children = [ctx.spawn_child(targets.double, i) for i in range(8)]
+    assert [c.result(TIMEOUT) for c in children] == [2 * i for i in range(8)]

@@ -1,0 +1,256 @@
+"""Pre-flight checks: problems a spawned child would hit are raised in the parent."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import compat
+import compat._preflight as preflight
+from tests import targets
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+TIMEOUT = 60
+
+
+def run_python(args: list[str], method: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = dict(os.environ, COMPAT_START_METHOD=method, PYTHONPATH=str(ROOT), **env)
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        cwd=ROOT,
+        env=environ,
+    )
+
+
+@pytest.fixture
+def no_cloudpickle(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(preflight, "_cloudpickle", lambda: None)
+
+
+def spawnish(start_method: str) -> str:
+    if start_method == "fork":
+        pytest.skip("fork children are not pickled: nothing to check")
+    return start_method
+
+
+def test_lambda_refused_without_cloudpickle(start_method: str, no_cloudpickle: None) -> None:
+    method = spawnish(start_method)
+    with pytest.raises(compat.SpawnError) as info:
+        compat.get_context(method).spawn_child(lambda: 1)
+    message = str(info.value)
+    assert f"with {method}: target cannot be pickled" in message
+    assert "install cloudpickle" in message
+    assert compat.get_context(method).active_children() == []
+
+
+def test_closure_argument_path(start_method: str, no_cloudpickle: None) -> None:
+    method = spawnish(start_method)
+    counter = 0
+
+    def closure() -> int:
+        return counter
+
+    with pytest.raises(compat.SpawnError, match=r"kwargs\['callback'\] cannot be pickled"):
+        compat.get_context(method).spawn_child(targets.echo, callback=closure)
+
+
+def test_nested_unpicklable_argument_is_located(start_method: str) -> None:
+    method = spawnish(start_method)
+    payload = {"a": [1, 2, {"deep": threading.Lock()}]}
+    with pytest.raises(compat.SpawnError) as info:
+        compat.get_context(method).spawn_child(targets.echo, "x", payload)
+    assert "args[1]['a'][2]['deep'] cannot be pickled" in str(info.value)
+    assert "lock" in str(info.value)
+
+
+class Holder:
+    def __init__(self) -> None:
+        self.name = "holder"
+        self.conn = threading.RLock()
+
+
+def test_object_attribute_is_located(start_method: str) -> None:
+    method = spawnish(start_method)
+    with pytest.raises(compat.SpawnError, match=r"args\[0\]\.conn cannot be pickled"):
+        compat.get_context(method).spawn_child(targets.echo, Holder())
+
+
+def test_lambda_and_closure_travel_with_cloudpickle(start_method: str) -> None:
+    pytest.importorskip("cloudpickle")
+    base = 40
+    child = compat.get_context(start_method).spawn_child(lambda x: x + base, 2)
+    assert child.result(TIMEOUT) == 42
+    child = compat.get_context(start_method).spawn_child(targets.call, lambda y: y * base, 2)
+    assert child.result(TIMEOUT) == 80
+
+
+def test_lambda_result_of_cloudpickled_target(start_method: str) -> None:
+    pytest.importorskip("cloudpickle")
+    child = compat.get_context(start_method).spawn_child(lambda: [1, 2, 3])
+    assert child.result(TIMEOUT) == [1, 2, 3]
+
+
+class LockedProcess(compat.Process):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+
+    def run(self) -> None:
+        pass
+
+
+def test_process_subclass_with_unpicklable_attribute(start_method: str) -> None:
+    method = spawnish(start_method)
+    cls = type("P", (LockedProcess,), {"_compat_method": method})
+    # a class made here is not importable either: use the module-level one
+    LockedProcess._compat_method = method
+    try:
+        p = LockedProcess()
+        with pytest.raises(compat.SpawnError, match=r"self\.lock cannot be pickled"):
+            p.start()
+    finally:
+        LockedProcess._compat_method = None
+    assert cls is not None
+
+
+def test_checks_pass_through_ipc_objects(start_method: str) -> None:
+    ctx = compat.get_context(start_method)
+    q, ev, value = ctx.Queue(), ctx.Event(), ctx.Value("i", 5)
+    r, w = ctx.Pipe()
+    assert preflight.check_spawnable(ctx.method, targets.echo, (q, ev, value, r, w), {})
+    for obj in (r, w):
+        obj.close()
+    q.close()
+    q.join_thread()
+
+
+@pytest.mark.parametrize("script", ["unguarded.py"])
+def test_missing_main_guard(start_method: str, script: str) -> None:
+    proc = run_python([str(SCRIPTS / script)], start_method)
+    if start_method == "fork":
+        assert proc.returncode == 0, proc.stderr
+        assert "result 42" in proc.stdout
+        assert "PortabilityWarning" in proc.stderr
+        assert "line 6 outside `if __name__ == '__main__':`" in proc.stderr
+    else:
+        assert proc.returncode == 1
+        assert "compat.SpawnError" in proc.stderr or "SpawnError" in proc.stderr
+        assert "unguarded.py starts a child running double at line 6 outside" in proc.stderr
+        assert "bootstrapping" not in proc.stderr  # refused before any child started
+        assert "result" not in proc.stdout
+
+
+def test_guarded_script_is_quiet(start_method: str) -> None:
+    proc = run_python(["-W", "error", str(SCRIPTS / "guarded_ok.py")], start_method)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["result 2", "process exitcode 0"]
+
+
+def test_function_defined_under_the_guard(start_method: str) -> None:
+    proc = run_python([str(SCRIPTS / "guard_defined.py")], start_method)
+    if start_method == "fork":
+        assert proc.returncode == 0, proc.stderr
+        assert "result 2" in proc.stdout
+        return
+    # with cloudpickle the function travels by value; without, a clear refusal
+    try:
+        import cloudpickle  # noqa: F401
+    except ImportError:
+        assert proc.returncode == 1
+        assert "'inner' is defined inside `if __name__ == '__main__':`" in proc.stderr
+    else:
+        assert proc.returncode == 0, proc.stderr
+        assert "result 2" in proc.stdout
+
+
+INTERACTIVE = """
+import sys
+if {block}:
+    sys.modules["cloudpickle"] = None  # as if it were not installed
+import compat
+def f(x):
+    return x * 3
+try:
+    print("result", compat.spawn_child(f, 3).result(30))
+except compat.SpawnError as e:
+    print("SpawnError", e)
+"""
+
+
+@pytest.mark.parametrize("block", [True, False], ids=["no-cloudpickle", "cloudpickle"])
+def test_function_from_python_c(start_method: str, block: bool) -> None:
+    if not block:
+        pytest.importorskip("cloudpickle")
+    proc = run_python(["-c", INTERACTIVE.format(block=block)], start_method)
+    assert proc.returncode == 0, proc.stderr
+    if start_method == "fork" or not block:
+        assert proc.stdout.strip() == "result 9"
+    else:
+        assert "SpawnError" in proc.stdout
+        assert "'f' is defined in an interactive __main__" in proc.stdout
+        assert "Can't get attribute" not in proc.stderr
+
+
+def test_describe_main_kinds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import types
+
+    fake = types.ModuleType("__main__")
+    monkeypatch.setitem(sys.modules, "__main__", fake)
+    assert preflight.describe_main() == ("interactive", None)
+    script = tmp_path / "s.py"
+    script.write_text("x = 1\n")
+    fake.__file__ = str(script)
+    assert preflight.describe_main() == ("file", str(script))
+    fake.__spec__ = types.SimpleNamespace(name="pkg.__main__")  # type: ignore[assignment]
+    assert preflight.describe_main()[0] == "package"
+
+    def g() -> None: ...
+
+    g.__module__ = "__main__"
+    assert "package's __main__.py" in (preflight.main_reference_problem(g) or "")
+
+
+def test_top_level_name_detection(tmp_path: Path) -> None:
+    script = tmp_path / "prog.py"
+    script.write_text(
+        "import os, json as j\n"
+        "from x import y\n"
+        "A = 1\n"
+        "def f(): pass\n"
+        "class C: pass\n"
+        "try:\n    import fast\nexcept ImportError:\n    fast = None\n"
+        "if True:\n    def g(): pass\n"
+        "if __name__ == '__main__':\n    def hidden(): pass\n    f()\n"
+        "else:\n    def other(): pass\n"
+    )
+    names, guards = preflight._parse_main(str(script)) or (set(), [])
+    assert {"os", "j", "y", "A", "f", "C", "fast", "g", "other"} <= names
+    assert "hidden" not in names
+    assert guards == [(13, 14)] or guards == [(13, 16)]
+
+
+def test_broken_main_file_is_not_fatal(tmp_path: Path) -> None:
+    script = tmp_path / "broken.py"
+    script.write_text("def (:\n")
+    assert preflight._parse_main(str(script)) is None
+    assert preflight._parse_main(str(tmp_path / "missing.py")) is None
+
+
+def test_forkserver_and_spawn_agree_on_checks() -> None:
+    # The check is about pickling, so it is the same for both non-fork methods.
+    for method in ("spawn", "forkserver"):
+        if method not in compat.available_start_methods():
+            continue
+        args: Any = (threading.Lock(),)
+        with pytest.raises(compat.SpawnError, match=method):
+            preflight.check_spawnable(method, targets.echo, args, {})
