@@ -81,11 +81,15 @@ def _child_main(
 
 def _describe(exc: BaseException) -> tuple[str, str, str, Optional[bytes]]:
     cls = type(exc)
-    qualname = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    qualname = (
+        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    )
     tb = "".join(traceback.format_exception(cls, exc, exc.__traceback__))
+    blob: Optional[bytes]
     try:
-        blob: Optional[bytes] = _dumps(exc)
-        pickle.loads(blob)  # must also rebuild, or the parent gets nothing useful
+        data = _dumps(exc)
+        pickle.loads(data)  # must also rebuild, or the parent gets nothing useful
+        blob = data
     except Exception:
         blob = None
     return qualname, str(exc), tb, blob
@@ -178,7 +182,7 @@ class Child:
 
     @property
     def sentinel(self) -> Any:
-        """A handle that becomes ready when the child ends (for ``multiprocessing.connection.wait``)."""
+        """Becomes ready when the child ends (for ``multiprocessing.connection.wait``)."""
         return self._process.sentinel
 
     @property
@@ -284,7 +288,6 @@ class Child:
             )
         message, code = self._message, self.exitcode
         ident = f"child {self.name!r} (pid {self.pid}, {self.method}) running {self.target_name}"
-        common = {"exitcode": code, "pid": self.pid, "name": self.name, "method": self.method}
         if message is not None and message[0] == _OK:
             return message[1], None
         if message is not None and message[0] == _RAISED:
@@ -301,7 +304,10 @@ class Child:
                 remote_message=remote_message,
                 remote_traceback=remote_tb,
                 exception=exception,
-                **common,
+                exitcode=code,
+                pid=self.pid,
+                name=self.name,
+                method=self.method,
             )
             if exception is not None:
                 exception.__cause__ = RemoteTraceback(remote_tb)
@@ -313,7 +319,13 @@ class Child:
             how = f"was killed by {signal_name(code)} (exit code {code})"
         else:
             how = f"exited with code {code}"
-        return None, ChildError(f"{ident} {how} before returning a result", **common)
+        return None, ChildError(
+            f"{ident} {how} before returning a result",
+            exitcode=code,
+            pid=self.pid,
+            name=self.name,
+            method=self.method,
+        )
 
     def result(self, timeout: Optional[float] = None) -> Any:
         """Wait for the child and return what the target returned.

@@ -73,7 +73,7 @@ class Context:
 
     # Processes -----------------------------------------------------------------
     @property
-    def Process(self) -> type[Process]:  # noqa: N802 - the standard library's name
+    def Process(self) -> type[Process]:
         """The :class:`compat.Process` class bound to this context's method."""
         from ._process import PROCESS_CLASSES
 
@@ -101,56 +101,56 @@ class Context:
             )
 
     # Synchronisation and shared memory (the standard library's, of this method)
-    def Lock(self) -> Any:  # noqa: N802
+    def Lock(self) -> Any:
         return self.mp_context.Lock()
 
-    def RLock(self) -> Any:  # noqa: N802
+    def RLock(self) -> Any:
         return self.mp_context.RLock()
 
-    def Condition(self, lock: Any = None) -> Any:  # noqa: N802
+    def Condition(self, lock: Any = None) -> Any:
         return self.mp_context.Condition(lock)
 
-    def Semaphore(self, value: int = 1) -> Any:  # noqa: N802
+    def Semaphore(self, value: int = 1) -> Any:
         return self.mp_context.Semaphore(value)
 
-    def BoundedSemaphore(self, value: int = 1) -> Any:  # noqa: N802
+    def BoundedSemaphore(self, value: int = 1) -> Any:
         return self.mp_context.BoundedSemaphore(value)
 
-    def Event(self) -> Any:  # noqa: N802
+    def Event(self) -> Any:
         return self.mp_context.Event()
 
-    def Barrier(self, parties: int, action: Any = None, timeout: Any = None) -> Any:  # noqa: N802
+    def Barrier(self, parties: int, action: Any = None, timeout: Any = None) -> Any:
         return self.mp_context.Barrier(parties, action, timeout)
 
-    def Value(self, typecode_or_type: Any, *args: Any, lock: Any = True) -> Any:  # noqa: N802
+    def Value(self, typecode_or_type: Any, *args: Any, lock: Any = True) -> Any:
         return self.mp_context.Value(typecode_or_type, *args, lock=lock)
 
-    def Array(self, typecode_or_type: Any, size_or_initializer: Any, *, lock: Any = True) -> Any:  # noqa: N802
+    def Array(self, typecode_or_type: Any, size_or_initializer: Any, *, lock: Any = True) -> Any:
         return self.mp_context.Array(typecode_or_type, size_or_initializer, lock=lock)
 
-    def RawValue(self, typecode_or_type: Any, *args: Any) -> Any:  # noqa: N802
+    def RawValue(self, typecode_or_type: Any, *args: Any) -> Any:
         return self.mp_context.RawValue(typecode_or_type, *args)
 
-    def RawArray(self, typecode_or_type: Any, size_or_initializer: Any) -> Any:  # noqa: N802
+    def RawArray(self, typecode_or_type: Any, size_or_initializer: Any) -> Any:
         return self.mp_context.RawArray(typecode_or_type, size_or_initializer)
 
-    def Manager(self) -> Any:  # noqa: N802
+    def Manager(self) -> Any:
         return self.mp_context.Manager()
 
     # Queues, pipes and pools
-    def Queue(self, maxsize: int = 0) -> Any:  # noqa: N802
+    def Queue(self, maxsize: int = 0) -> Any:
         return self.mp_context.Queue(maxsize)
 
-    def JoinableQueue(self, maxsize: int = 0) -> Any:  # noqa: N802
+    def JoinableQueue(self, maxsize: int = 0) -> Any:
         return self.mp_context.JoinableQueue(maxsize)
 
-    def SimpleQueue(self) -> Any:  # noqa: N802
+    def SimpleQueue(self) -> Any:
         return self.mp_context.SimpleQueue()
 
-    def Pipe(self, duplex: bool = True) -> Any:  # noqa: N802
+    def Pipe(self, duplex: bool = True) -> Any:
         return self.mp_context.Pipe(duplex)
 
-    def Pool(  # noqa: N802
+    def Pool(
         self,
         processes: Optional[int] = None,
         initializer: Optional[Callable[..., Any]] = None,
@@ -298,13 +298,9 @@ def getppid() -> int:
 
 
 def _cpu_count() -> int:
-    try:
-        from ._cpu import cpu_count as real
-    except ImportError:  # the CPU module lands with the Pool issue
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-            os.cpu_count() or 1
-        )
-    return real()
+    from ._cpu import cpu_count as real
+
+    return int(real())
 
 
 # The default context's API at module level -------------------------------------
@@ -327,71 +323,71 @@ def spawn_child(target: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Chi
     return get_context().spawn_child(target, *args, **kwargs)
 
 
-def Lock() -> Any:  # noqa: N802
+def Lock() -> Any:
     return get_context().Lock()
 
 
-def RLock() -> Any:  # noqa: N802
+def RLock() -> Any:
     return get_context().RLock()
 
 
-def Condition(lock: Any = None) -> Any:  # noqa: N802
+def Condition(lock: Any = None) -> Any:
     return get_context().Condition(lock)
 
 
-def Semaphore(value: int = 1) -> Any:  # noqa: N802
+def Semaphore(value: int = 1) -> Any:
     return get_context().Semaphore(value)
 
 
-def BoundedSemaphore(value: int = 1) -> Any:  # noqa: N802
+def BoundedSemaphore(value: int = 1) -> Any:
     return get_context().BoundedSemaphore(value)
 
 
-def Event() -> Any:  # noqa: N802
+def Event() -> Any:
     return get_context().Event()
 
 
-def Barrier(parties: int, action: Any = None, timeout: Any = None) -> Any:  # noqa: N802
+def Barrier(parties: int, action: Any = None, timeout: Any = None) -> Any:
     return get_context().Barrier(parties, action, timeout)
 
 
-def Value(typecode_or_type: Any, *args: Any, lock: Any = True) -> Any:  # noqa: N802
+def Value(typecode_or_type: Any, *args: Any, lock: Any = True) -> Any:
     return get_context().Value(typecode_or_type, *args, lock=lock)
 
 
-def Array(typecode_or_type: Any, size_or_initializer: Any, *, lock: Any = True) -> Any:  # noqa: N802
+def Array(typecode_or_type: Any, size_or_initializer: Any, *, lock: Any = True) -> Any:
     return get_context().Array(typecode_or_type, size_or_initializer, lock=lock)
 
 
-def RawValue(typecode_or_type: Any, *args: Any) -> Any:  # noqa: N802
+def RawValue(typecode_or_type: Any, *args: Any) -> Any:
     return get_context().RawValue(typecode_or_type, *args)
 
 
-def RawArray(typecode_or_type: Any, size_or_initializer: Any) -> Any:  # noqa: N802
+def RawArray(typecode_or_type: Any, size_or_initializer: Any) -> Any:
     return get_context().RawArray(typecode_or_type, size_or_initializer)
 
 
-def Manager() -> Any:  # noqa: N802
+def Manager() -> Any:
     return get_context().Manager()
 
 
-def Queue(maxsize: int = 0) -> Any:  # noqa: N802
+def Queue(maxsize: int = 0) -> Any:
     return get_context().Queue(maxsize)
 
 
-def JoinableQueue(maxsize: int = 0) -> Any:  # noqa: N802
+def JoinableQueue(maxsize: int = 0) -> Any:
     return get_context().JoinableQueue(maxsize)
 
 
-def SimpleQueue() -> Any:  # noqa: N802
+def SimpleQueue() -> Any:
     return get_context().SimpleQueue()
 
 
-def Pipe(duplex: bool = True) -> Any:  # noqa: N802
+def Pipe(duplex: bool = True) -> Any:
     return get_context().Pipe(duplex)
 
 
-def Pool(  # noqa: N802
+def Pool(
     processes: Optional[int] = None,
     initializer: Optional[Callable[..., Any]] = None,
     initargs: tuple[Any, ...] = (),

@@ -48,9 +48,7 @@ def validate_method(method: object, facts: PlatformFacts, *, origin: str = "") -
     available, or ``TypeError`` for a non-string.
     """
     if not isinstance(method, str):
-        raise TypeError(
-            f"start method must be a str such as 'spawn', not {type(method).__name__}"
-        )
+        raise TypeError(f"start method must be a str such as 'spawn', not {type(method).__name__}")
     where = f" ({origin})" if origin else ""
     available = ", ".join(repr(m) for m in facts.start_methods)
     if method not in KNOWN_METHODS:

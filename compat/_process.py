@@ -48,7 +48,7 @@ class Process(BaseProcess):
         check_main_guard(method, what)
         if method == "fork":
             ctx._warn_if_fork_unsafe()
-            super().start()  # type: ignore[no-untyped-call]
+            super().start()
             return
         target = getattr(self, "_target", None)
         args = tuple(getattr(self, "_args", ()))
@@ -61,13 +61,15 @@ class Process(BaseProcess):
             parts += [(f"self.{k}", v) for k, v in vars(self).items() if k not in _BASE_ATTRS]
         fixed = check_parts(method, parts, what=what)
         if not fixed:
-            super().start()  # type: ignore[no-untyped-call]
+            super().start()
             return
         # Swap in cloudpickle carriers only while start() pickles the object, so
         # the parent's own view of the Process does not change.
         state = vars(self)
-        saved = {k: state[k] for k in ("_target", "_args", "_kwargs") if k in state}
-        saved.update((p[len("self.") :], state[p[len("self.") :]]) for p in fixed if p.startswith("self."))
+        saved: dict[str, Any] = {k: state[k] for k in ("_target", "_args", "_kwargs") if k in state}
+        saved.update(
+            (p[len("self.") :], state[p[len("self.") :]]) for p in fixed if p.startswith("self.")
+        )
         try:
             state["_target"] = fixed.get("target", target)
             state["_args"] = tuple(fixed.get(f"args[{i}]", a) for i, a in enumerate(args))
@@ -75,7 +77,7 @@ class Process(BaseProcess):
             for path, value in fixed.items():
                 if path.startswith("self."):
                     state[path[len("self.") :]] = value
-            super().start()  # type: ignore[no-untyped-call]
+            super().start()
         finally:
             # start() deletes _target/_args/_kwargs (a refcycle guard): keep that.
             for key, value in saved.items():

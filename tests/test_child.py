@@ -216,7 +216,9 @@ def test_fork_context_lock_refused_for_spawn_children(start_method: str) -> None
     if start_method == "fork" or "fork" not in compat.available_start_methods():
         pytest.skip("needs a fork context and a non-fork child")
     fork_lock = compat.get_context("fork").Lock()
-    with pytest.raises(compat.SpawnError, match=r"args\[0\] holds a Lock created by a fork context"):
+    with pytest.raises(
+        compat.SpawnError, match=r"args\[0\] holds a Lock created by a fork context"
+    ):
         compat.get_context(start_method).spawn_child(targets.lock_and_report, fork_lock)
 
 

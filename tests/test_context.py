@@ -113,7 +113,14 @@ def test_default_process_class_follows_default_context(start_method: str) -> Non
 
 def test_context_ipc_factories(start_method: str) -> None:
     ctx = compat.get_context(start_method)
-    for make in (ctx.Lock, ctx.RLock, ctx.Event, ctx.Condition, ctx.Semaphore, ctx.BoundedSemaphore):
+    for make in (
+        ctx.Lock,
+        ctx.RLock,
+        ctx.Event,
+        ctx.Condition,
+        ctx.Semaphore,
+        ctx.BoundedSemaphore,
+    ):
         assert make() is not None
     assert ctx.Barrier(1).parties == 1
     assert ctx.Value("d", 1.5).value == 1.5
@@ -208,7 +215,12 @@ def test_public_names() -> None:
     assert set(compat.__all__) <= set(dir(compat))
     for name in compat.__all__:
         obj = getattr(compat, name)
-        if isinstance(obj, type) and name not in ("TimeoutError", "ProcessError", "BufferTooShort", "AuthenticationError"):
+        if isinstance(obj, type) and name not in (
+            "TimeoutError",
+            "ProcessError",
+            "BufferTooShort",
+            "AuthenticationError",
+        ):
             assert obj.__module__ == "compat", name
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         compat.nope  # noqa: B018

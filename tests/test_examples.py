@@ -34,8 +34,20 @@ def test_fork_getppid(start_method: str) -> None:
     assert parent is not None
     ppid = parent.group(1)
     # The parent's and the child's lines race; both must be there.
-    created = [m for m in map(re.compile(rf"I \({ppid}\) just created a child process \((\d+)\)\.").fullmatch, lines) if m]
-    child = [m for m in map(re.compile(r"I am child process \((\d+)\) and my parent is (\d+)\.").fullmatch, lines) if m]
+    created = [
+        m
+        for m in map(
+            re.compile(rf"I \({ppid}\) just created a child process \((\d+)\)\.").fullmatch, lines
+        )
+        if m
+    ]
+    child = [
+        m
+        for m in map(
+            re.compile(r"I am child process \((\d+)\) and my parent is (\d+)\.").fullmatch, lines
+        )
+        if m
+    ]
     assert len(created) == 1 and len(child) == 1, lines
     assert child[0].group(1) == created[0].group(1) != ppid
     assert child[0].group(2) == ppid  # the real parent, under forkserver too

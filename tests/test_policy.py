@@ -76,7 +76,9 @@ def test_unavailable_method_on_windows(facts: PlatformFacts, method: str) -> Non
 
 
 def test_unknown_method_lists_known_and_available() -> None:
-    with pytest.raises(ValueError, match=r"unknown start method 'forx'.*'fork', 'forkserver', 'spawn'"):
+    with pytest.raises(
+        ValueError, match=r"unknown start method 'forx'.*'fork', 'forkserver', 'spawn'"
+    ):
         compat.choose_start_method("forx", facts=LINUX)
 
 

@@ -36,7 +36,9 @@ if __name__ == "__main__":
         event.set()
         print(q.get(timeout=10))
         p.join(10)
-        print("exitcode", p.exitcode, "counter", counter.value, "arr", arr[0], "shared", dict(shared))
+        print(
+            "exitcode", p.exitcode, "counter", counter.value, "arr", arr[0], "shared", dict(shared)
+        )
     with multiprocessing.Pool(2) as pool:
         print("pool", pool.map(square, range(5)))
     print("cpus>=1", multiprocessing.cpu_count() >= 1)

@@ -1,6 +1,5 @@
 # A script that starts a child at top level, without the __main__ guard.
 import compat
-
 from tests.targets import double
 
 child = compat.spawn_child(double, 21)
