@@ -141,11 +141,11 @@ def test_missing_main_guard(start_method: str, script: str) -> None:
         assert proc.returncode == 0, proc.stderr
         assert "result 42" in proc.stdout
         assert "PortabilityWarning" in proc.stderr
-        assert "line 6 outside `if __name__ == '__main__':`" in proc.stderr
+        assert "line 5 outside `if __name__ == '__main__':`" in proc.stderr
     else:
         assert proc.returncode == 1
         assert "compat.SpawnError" in proc.stderr or "SpawnError" in proc.stderr
-        assert "unguarded.py starts a child running double at line 6 outside" in proc.stderr
+        assert "unguarded.py starts a child running double at line 5 outside" in proc.stderr
         assert "bootstrapping" not in proc.stderr  # refused before any child started
         assert "result" not in proc.stdout
 
