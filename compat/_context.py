@@ -298,8 +298,14 @@ def getppid() -> int:
 
 
 def _cpu_count() -> int:
-    from ._cpu import cpu_count as real
+    import importlib
 
+    try:  # compat._cpu lands with the Pool work; until then, affinity or os.cpu_count
+        real = importlib.import_module("._cpu", __package__).cpu_count
+    except ImportError:
+        if hasattr(os, "sched_getaffinity"):
+            return max(1, len(os.sched_getaffinity(0)))
+        return os.cpu_count() or 1
     return int(real())
 
 

@@ -17,17 +17,25 @@ function in the child instead, with whatever start method is safe here, and
 """
 
 import os
+import sys
 
 import compat
 
 
+def say(line: str) -> None:
+    # Parent and child print at the same moment: one write per line keeps the
+    # lines whole even when stdout is unbuffered (PYTHONUNBUFFERED, -u).
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 def child() -> None:
-    print(f"I am child process ({os.getpid()}) and my parent is {compat.getppid()}.", flush=True)
+    say(f"I am child process ({os.getpid()}) and my parent is {compat.getppid()}.")
 
 
 if __name__ == "__main__":
-    print(f"Process ({os.getpid()}) start...", flush=True)
+    say(f"Process ({os.getpid()}) start...")
     with compat.spawn_child(child) as handle:
-        print(f"I ({os.getpid()}) just created a child process ({handle.pid}).", flush=True)
+        say(f"I ({os.getpid()}) just created a child process ({handle.pid}).")
     handle.result()  # raises compat.ChildError if the child failed
-    print(f"(start method: {handle.method}, because {handle.decision.reason})")
+    say(f"(start method: {handle.method}, because {handle.decision.reason})")
