@@ -13,7 +13,6 @@ import pickle
 import sys
 import threading
 import time
-import traceback
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ._errors import ChildError, ChildTimeout, signal_name
@@ -67,6 +66,8 @@ def _child_main(
         try:
             payload = _dumps((_OK, value))
         except Exception as exc:
+            import traceback
+
             tb = traceback.format_exc()
             message = (
                 f"the return value of {_name_of(target)} could not be pickled to send it "
@@ -80,6 +81,8 @@ def _child_main(
 
 
 def _describe(exc: BaseException) -> tuple[str, str, str, Optional[bytes]]:
+    import traceback
+
     cls = type(exc)
     qualname = (
         cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
@@ -105,7 +108,7 @@ def start_child(
     """Start a child under ``ctx``; the implementation of ``spawn_child``."""
     if not callable(target):
         raise TypeError(f"spawn_child() needs a callable target, not {type(target).__name__}")
-    from ._preflight import check_main_guard, check_spawnable
+    from ._preflight import check_main_guard, check_spawnable, main_file_fixup
 
     method = ctx.method
     what = f"a child running {_name_of(target)}"
@@ -120,7 +123,8 @@ def start_child(
         target=_child_main, args=(writer, target, args, kwargs), name=None, daemon=False
     )
     try:
-        process.start()
+        with main_file_fixup(method):
+            process.start()
     except BaseException:
         reader.close()
         writer.close()
@@ -249,6 +253,8 @@ class Child:
         try:
             self._message = tuple(pickle.loads(data))
         except Exception as exc:
+            import traceback
+
             self._message = (
                 _RAISED,
                 "pickle.UnpicklingError",

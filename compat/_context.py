@@ -62,6 +62,8 @@ class Context:
 
         self.decision = decision
         self.mp_context: Any = multiprocessing.get_context(decision.method)
+        if decision.method == "forkserver":
+            self.set_forkserver_preload(["__main__"])
 
     def __repr__(self) -> str:
         return f"<compat.Context {self.method!r}: {self.decision.reason}>"
@@ -189,7 +191,15 @@ class Context:
         self.mp_context.set_executable(executable)
 
     def set_forkserver_preload(self, module_names: list[str]) -> None:
-        self.mp_context.set_forkserver_preload(module_names)
+        """Modules the forkserver imports once, so its children need not.
+
+        compat adds its own child bootstrap (``compat._child``) to the list, which
+        saves every forkserver child that import. Takes effect when the server
+        starts (the first forkserver child)."""
+        names = list(module_names)
+        if "compat._child" not in names:
+            names.append("compat._child")
+        self.mp_context.set_forkserver_preload(names)
 
     @property
     def reducer(self) -> Any:

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field, replace
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 WINDOWS = sys.platform == "win32"
 MACOS = sys.platform == "darwin"
@@ -51,8 +50,7 @@ MACOS_FORK_UNSAFE_MODULES = (
 )
 
 
-@dataclass(frozen=True)
-class PlatformFacts:
+class PlatformFacts(NamedTuple):
     """What the start-method policy needs to know about a platform.
 
     ``PlatformFacts.current()`` reads the running interpreter;
@@ -80,7 +78,6 @@ class PlatformFacts:
     re-run it on POSIX."""
     env_method: Optional[str] = None
     """The value of ``COMPAT_START_METHOD``, if set and not empty."""
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def windows(self) -> bool:
@@ -150,7 +147,7 @@ class PlatformFacts:
 
     def with_(self, **changes: Any) -> PlatformFacts:
         """A copy with some facts changed."""
-        return replace(self, **changes)
+        return self._replace(**changes)
 
 
 def default_start_methods_for(platform: str) -> tuple[str, ...]:

@@ -6,15 +6,13 @@ A pure function of :class:`~compat._platform.PlatformFacts`, so every branch
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from ._errors import StartMethodUnavailable
 from ._platform import KNOWN_METHODS, START_METHOD_ENV, PlatformFacts
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """A start method and the reason it was chosen.
 
     ``source`` says who decided: ``"requested"`` (code asked for it),

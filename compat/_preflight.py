@@ -16,17 +16,24 @@ interactive ``__main__`` travel by value instead of failing.
 from __future__ import annotations
 
 import ast
+import contextlib
 import io
 import os
 import pickle
 import sys
 import types
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from ._errors import PortabilityWarning, SpawnError, warn_user
 from ._platform import WINDOWS
 
-__all__ = ["check_main_guard", "check_parts", "check_spawnable", "describe_main"]
+__all__ = [
+    "check_main_guard",
+    "check_parts",
+    "check_spawnable",
+    "describe_main",
+    "main_file_fixup",
+]
 
 
 class _NullWriter(io.RawIOBase):
@@ -132,6 +139,27 @@ def describe_main() -> tuple[str, Optional[str]]:
     if not file or not os.path.exists(file):
         return "interactive", None
     return "file", file
+
+
+@contextlib.contextmanager
+def main_file_fixup(method: str) -> Iterator[None]:
+    """While a spawn or forkserver child starts, hide a ``__main__.__file__`` that
+    names no file (``python - < script.py`` sets ``"<stdin>"``).
+
+    The standard library would make every child re-run that "file" and die with
+    FileNotFoundError (research MAIN-04); without it, the child simply skips
+    re-running ``__main__``, which is right for a program that came from stdin.
+    """
+    main = sys.modules.get("__main__")
+    file = getattr(main, "__file__", None)
+    if method == "fork" or main is None or not file or os.path.exists(file):
+        yield
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = file
 
 
 def main_reference_problem(obj: Any) -> Optional[str]:

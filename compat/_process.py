@@ -10,7 +10,7 @@ from __future__ import annotations
 from multiprocessing.process import BaseProcess
 from typing import Any, ClassVar, Optional
 
-from ._preflight import check_main_guard, check_parts
+from ._preflight import check_main_guard, check_parts, main_file_fixup
 
 __all__ = ["ForkProcess", "ForkServerProcess", "Process", "SpawnProcess"]
 
@@ -61,7 +61,8 @@ class Process(BaseProcess):
             parts += [(f"self.{k}", v) for k, v in vars(self).items() if k not in _BASE_ATTRS]
         fixed = check_parts(method, parts, what=what)
         if not fixed:
-            super().start()
+            with main_file_fixup(method):
+                super().start()
             return
         # Swap in cloudpickle carriers only while start() pickles the object, so
         # the parent's own view of the Process does not change.
@@ -77,7 +78,8 @@ class Process(BaseProcess):
             for path, value in fixed.items():
                 if path.startswith("self."):
                     state[path[len("self.") :]] = value
-            super().start()
+            with main_file_fixup(method):
+                super().start()
         finally:
             # start() deletes _target/_args/_kwargs (a refcycle guard): keep that.
             for key, value in saved.items():

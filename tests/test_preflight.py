@@ -254,3 +254,33 @@ def test_forkserver_and_spawn_agree_on_checks() -> None:
         args: Any = (threading.Lock(),)
         with pytest.raises(compat.SpawnError, match=method):
             preflight.check_spawnable(method, targets.echo, args, {})
+
+
+STDIN_PROGRAM = """
+import compat
+from tests.targets import double
+if __name__ == "__main__":
+    print("result", compat.spawn_child(double, 5).result(30))
+    p = compat.Process(target=double, args=(1,))
+    p.start()
+    p.join(30)
+    print("exitcode", p.exitcode)
+"""
+
+
+def test_program_from_stdin(start_method: str) -> None:
+    # The standard library makes spawn children re-run "<stdin>" and die with
+    # FileNotFoundError (research MAIN-04); compat's children skip it.
+    environ = dict(os.environ, COMPAT_START_METHOD=start_method, PYTHONPATH=str(ROOT))
+    proc = subprocess.run(
+        [sys.executable, "-"],
+        input=STDIN_PROGRAM,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        cwd=ROOT,
+        env=environ,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["result 10", "exitcode 0"]
+    assert "FileNotFoundError" not in proc.stderr
