@@ -23,7 +23,7 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import compat  # noqa: E402
+import compat
 
 
 def noop() -> None:

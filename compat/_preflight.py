@@ -22,7 +22,8 @@ import os
 import pickle
 import sys
 import types
-from typing import Any, Callable, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any, Callable, Optional
 
 from ._errors import PortabilityWarning, SpawnError, warn_user
 from ._platform import WINDOWS
