@@ -259,3 +259,19 @@ def test_signal_names_without_the_signal_module(monkeypatch: pytest.MonkeyPatch)
     assert signal_name(-9) == "SIGKILL"
     assert signal_name(-64) == "signal 64"
     assert signal_name(0) is None and signal_name(None) is None
+
+
+def test_process_subclass_with_state(start_method: str) -> None:
+    ctx = compat.get_context(start_method)
+    q = ctx.Queue()
+    targets.CountingProcess._compat_method = start_method
+    try:
+        p = targets.CountingProcess(q, 10)
+        p.start()
+        assert q.get(timeout=TIMEOUT) == 45
+        p.join(TIMEOUT)
+        assert p.exitcode == 0
+    finally:
+        targets.CountingProcess._compat_method = None
+        q.close()
+        q.join_thread()
