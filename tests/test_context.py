@@ -201,11 +201,15 @@ def test_import_compat_is_lazy() -> None:
         "compat.ChildError, compat.choose_start_method\n"
         "print('multiprocessing' in sys.modules)\n"
     )
+    # coverage, when it measures the suite, starts itself in every child Python
+    # (and imports multiprocessing): this child must be a plain interpreter.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
     proc = subprocess.run(
         [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r})\n{code}"],
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["[]", "False"]
