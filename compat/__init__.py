@@ -80,6 +80,8 @@ __all__ = ["__version__", *sorted(_LAZY)]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "differences":  # the registry subpackage, loaded on first use
+        return importlib.import_module(".differences", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'compat' has no attribute {name!r}")

@@ -58,8 +58,6 @@ class PlatformFacts(NamedTuple):
     ``python -m compat`` can ask what compat would do there.
     """
 
-    __module__ = "compat"
-
     platform: str
     """``sys.platform`` of the platform: ``"linux"``, ``"darwin"``, ``"win32"``..."""
     python: tuple[int, int]
@@ -148,6 +146,9 @@ class PlatformFacts(NamedTuple):
     def with_(self, **changes: Any) -> PlatformFacts:
         """A copy with some facts changed."""
         return self._replace(**changes)
+
+
+PlatformFacts.__module__ = "compat"
 
 
 def default_start_methods_for(platform: str) -> tuple[str, ...]:

@@ -23,10 +23,11 @@ class Decision(NamedTuple):
     reason: str
     source: str = "policy"
 
-    __module__ = "compat"
-
     def __str__(self) -> str:
         return f"{self.method}: {self.reason}"
+
+
+Decision.__module__ = "compat"
 
 
 def available_start_methods(*, facts: Optional[PlatformFacts] = None) -> tuple[str, ...]:

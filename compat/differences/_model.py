@@ -22,18 +22,19 @@ from .._policy import Decision, choose_start_method
 OSES = ("linux", "darwin", "win32")
 OS_NAMES = {"linux": "Linux", "darwin": "macOS", "win32": "Windows"}
 
-#: Area prefix -> (title, module holding its entries).
+#: Area prefix -> (title, modules holding its entries, in id order). A large area
+#: spans two modules to keep each small.
 AREAS = {
-    "START": ("Start methods", "start"),
-    "MAIN": ("The main module, re-import and pickling", "main"),
-    "PROC": ("Process lifecycle, exit codes and inheritance", "proc"),
-    "POOL": ("Pool and ProcessPoolExecutor", "pool"),
-    "IPC": ("Queue, Pipe, Connection and Manager", "ipc"),
-    "SYNC": ("Semaphores and shared memory", "sync"),
-    "SIG": ("Signals, Ctrl+C and process groups", "sig"),
-    "SUB": ("subprocess", "sub"),
-    "FILE": ("Files held open by children", "file"),
-    "ENV": ("Interpreter, executable and environment", "env"),
+    "START": ("Start methods", ("start",)),
+    "MAIN": ("The main module, re-import and pickling", ("main",)),
+    "PROC": ("Process lifecycle, exit codes and inheritance", ("proc", "proc_inherit")),
+    "POOL": ("Pool and ProcessPoolExecutor", ("pool",)),
+    "IPC": ("Queue, Pipe, Connection and Manager", ("ipc", "ipc_conn")),
+    "SYNC": ("Semaphores and shared memory", ("sync",)),
+    "SIG": ("Signals, Ctrl+C and process groups", ("sig",)),
+    "SUB": ("subprocess", ("sub", "sub_io")),
+    "FILE": ("Files held open by children", ("file",)),
+    "ENV": ("Interpreter, executable and environment", ("env",)),
 }
 
 STATUSES = ("supported", "differs", "not-applicable", "error", "timeout")
@@ -117,6 +118,8 @@ class ProbeResult:
     detail: str
     seconds: float
     method: Optional[str] = None
+    ran: bool = True
+    """False when no probe ran (the entry has none, or its start method is missing)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -126,6 +129,7 @@ class ProbeResult:
             "detail": self.detail,
             "seconds": round(self.seconds, 3),
             "method": self.method,
+            "ran": self.ran,
         }
 
 

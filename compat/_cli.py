@@ -1,0 +1,197 @@
+"""The command line: ``python -m compat doctor | diff | differences | schema | validate``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, Optional
+
+USAGE_EXAMPLES = """\
+examples:
+  python -m compat doctor                      what differs on this interpreter
+  python -m compat doctor --json report.json   also write the machine-readable report
+  python -m compat diff linux.json windows.json
+  python -m compat differences --markdown --output docs/os-differences.md
+"""
+
+
+def _load(path: str) -> dict[str, Any]:
+    from .differences._schema import validate
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            report = json.load(f)
+    except OSError as exc:
+        raise SystemExit(f"compat: cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise SystemExit(f"compat: {path} is not JSON: {exc}") from None
+    errors = validate(report)
+    if errors:
+        raise SystemExit(
+            f"compat: {path} is not a doctor report ({len(errors)} problems, first: "
+            f"{errors[0]}); make one with `python -m compat doctor --json {path}`"
+        )
+    return dict(report)
+
+
+def _write(text: str, output: Optional[str]) -> None:
+    if output is None or output == "-":
+        sys.stdout.write(text)
+        return
+    with open(output, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from ._doctor import run_doctor
+    from .differences._report import format_report
+    from .differences._schema import validate
+
+    report = run_doctor(method=args.method, jobs=args.jobs, only=args.only, progress=sys.stderr)
+    errors = validate(report)
+    if errors:  # a bug in compat, not in the user's setup
+        sys.stderr.write("compat: the report breaks its own schema:\n  " + "\n  ".join(errors))
+        return 2
+    import shutil
+
+    text = format_report(report, min(160, shutil.get_terminal_size((140, 24)).columns))
+    if args.json == "-":
+        sys.stderr.write(text)
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        sys.stdout.write(text)
+        if args.json:
+            _write(json.dumps(report, indent=2) + "\n", args.json)
+            sys.stdout.write(f"report written to {args.json}\n")
+    broken = report["summary"]["error"] + report["summary"]["timeout"]
+    return 1 if args.strict and broken else 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .differences._report import diff_markdown, diff_reports
+
+    reports = [(path, _load(path)) for path in args.reports]
+    if args.markdown:
+        _write(diff_markdown(reports, show_all=args.all), args.output)
+        changed = 1
+    else:
+        if len(reports) != 2:
+            raise SystemExit("compat: diff compares two reports (use --markdown for more)")
+        text, changed = diff_reports(reports[0][1], reports[1][1], show_all=args.all)
+        _write(text, args.output)
+    return 1 if args.exit_code and changed else 0
+
+
+def cmd_differences(args: argparse.Namespace) -> int:
+    from .differences import all_differences
+    from .differences._markdown import render_markdown
+
+    entries = all_differences()
+    if args.markdown or args.check:
+        text = render_markdown(entries)
+    elif args.json:
+        text = json.dumps([e.to_dict() for e in entries], indent=2) + "\n"
+    else:
+        text = "".join(f"{e.id:<9} {e.handling:<10} {e.title}\n" for e in entries)
+    if args.check:
+        try:
+            with open(args.check, encoding="utf-8") as f:
+                current = f.read()
+        except OSError as exc:
+            raise SystemExit(f"compat: cannot read {args.check}: {exc.strerror or exc}") from None
+        if current.replace("\r\n", "\n") != text:
+            sys.stderr.write(
+                f"compat: {args.check} is stale; regenerate it with `python -m compat "
+                f"differences --markdown --output {args.check}`\n"
+            )
+            return 1
+        return 0
+    _write(text, args.output)
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .differences._schema import SCHEMA
+
+    _write(json.dumps(SCHEMA, indent=2) + "\n", args.output)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .differences._schema import validate
+
+    status = 0
+    for path in args.reports:
+        try:
+            with open(path, encoding="utf-8") as f:
+                errors = validate(json.load(f))
+        except (OSError, ValueError) as exc:
+            errors = [f"cannot read: {exc}"]
+        if errors:
+            status = 1
+            sys.stdout.write(f"{path}: {len(errors)} problem(s)\n  " + "\n  ".join(errors) + "\n")
+        else:
+            sys.stdout.write(f"{path}: valid\n")
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m compat",
+        description="compat: portable processes; what differs between Linux, macOS and Windows.",
+        epilog=USAGE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("doctor", help="run every probe that applies here and report")
+    p.add_argument(
+        "--json", metavar="FILE", help="also write the JSON report to FILE (- for stdout)"
+    )
+    p.add_argument(
+        "--method", help="start method for probes not about one (default: compat's choice)"
+    )
+    p.add_argument("--jobs", type=int, help="worker processes (default: usable CPUs + 1, 2 to 4)")
+    p.add_argument("--only", nargs="+", metavar="ID", help="run only these entries")
+    p.add_argument("--strict", action="store_true", help="exit 1 if a probe errors or times out")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("diff", help="show where two platforms' doctor reports differ")
+    p.add_argument("reports", nargs="+", metavar="REPORT.json")
+    p.add_argument("--markdown", action="store_true", help="a Markdown table (2 or more reports)")
+    p.add_argument("--all", action="store_true", help="show every entry, not only differences")
+    p.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("--exit-code", action="store_true", help="exit 1 when the reports differ")
+    p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("differences", help="list the registry, or render docs/os-differences.md")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--markdown", action="store_true", help="the whole Markdown document")
+    fmt.add_argument("--json", action="store_true", help="every entry as JSON")
+    fmt.add_argument("--check", metavar="FILE", help="exit 1 if FILE is not the current Markdown")
+    p.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    p.set_defaults(func=cmd_differences)
+
+    p = sub.add_parser("schema", help="print the JSON schema of a doctor report")
+    p.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("validate", help="check doctor reports against the schema")
+    p.add_argument("reports", nargs="+", metavar="REPORT.json")
+    p.set_defaults(func=cmd_validate)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyError as exc:  # an unknown difference id in --only
+        sys.stderr.write(f"compat: {exc.args[0]}\n")
+        return 2
+    except ValueError as exc:  # an unknown start method, a bad --jobs
+        sys.stderr.write(f"compat: {exc}\n")
+        return 2
