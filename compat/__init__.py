@@ -65,6 +65,11 @@ _LAZY = {
     "set_executable": "_context",
     "set_forkserver_preload": "_context",
     "spawn_child": "_context",
+    # running programs
+    "Popen": "_subprocess",
+    "UnsafeBatchArgument": "_cmdline",
+    "find_program": "_which",
+    "run": "_subprocess",
     # processes
     "Child": "_child",
     "RemoteTraceback": "_child",
@@ -96,6 +101,9 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ._child import Child, RemoteTraceback
+    from ._cmdline import UnsafeBatchArgument
+    from ._subprocess import Popen, run
+    from ._which import find_program
     from ._context import (
         Array,
         AuthenticationError,

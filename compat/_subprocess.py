@@ -1,0 +1,428 @@
+"""``compat.run`` and ``compat.Popen``: subprocess that owns the whole process tree.
+
+:class:`Popen` is a subclass of :class:`subprocess.Popen` (same arguments, attributes
+and methods) with the differences below. It adds only ``start_new_session`` (POSIX)
+or ``creationflags`` (Windows), never ``preexec_fn``, so CPython keeps its vfork
+fast path on Linux (3.10+; SUB-08). subprocess (3.8-3.13) does not take its
+``posix_spawn`` path when a new session is requested, so on macOS, where that
+path is the fast one, compat starts children with fork+exec.
+
+- The child is the root of a tree compat can stop: POSIX starts it in a new
+  session (its pid is its process-group id), Windows in a new process group
+  inside a kill-on-close Job Object (see :mod:`compat._native`).
+  :meth:`Popen.kill_tree`, :meth:`Popen.terminate_tree` and :meth:`Popen.interrupt`
+  reach every process of it. Because the child is not in the terminal's
+  foreground group, a terminal Ctrl+C reaches only the parent; compat forwards it
+  (see :meth:`Popen.wait`).
+- ``with Popen(...) as p:`` never leaves the tree running: on normal exit it
+  waits for the child as the standard library does, then kills what the child
+  left behind (background processes still in its group or job); when the block
+  raises, it kills the tree first.
+- The program is found by the rules of :mod:`compat._which` (PATH and, on
+  Windows, PATHEXT; ``env['PATH']`` on every OS). Windows resolves it in the
+  parent; POSIX leaves the search to the exec, which follows the same rules, and
+  looks the program up itself only to explain a failure. A ``.bat``/``.cmd``
+  program gets an explicit cmd.exe command line with unsafe arguments refused
+  (:mod:`compat._cmdline`).
+- Text mode decodes UTF-8 with ``errors="replace"`` unless told otherwise, and
+  decodes in the calling thread on every OS (:mod:`compat._runargs`).
+- Bad arguments raise before anything starts (:mod:`compat._runargs`).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import selectors
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from typing import IO, TYPE_CHECKING, Any, Optional, Union
+
+from . import _native
+from ._platform import WINDOWS
+from ._runargs import (
+    check_args,
+    check_cwd,
+    check_env,
+    check_group_options,
+    check_timeout,
+    text_settings,
+)
+from ._which import explain_start_error, locate_for_windows, program_name
+
+__all__ = ["DRAIN_SECONDS", "INTERRUPT_GRACE_SECONDS", "Popen", "run"]
+
+#: After a timeout kills the tree, how long run() keeps reading output that was
+#: already written. Something outside the tree (a daemon that left it, or on
+#: Windows a process that broke away from the job) may hold the pipes open
+#: forever; run() then abandons them instead of hanging (gh-87512, SUB-11).
+DRAIN_SECONDS = 0.5
+#: How long a forwarded Ctrl+C is given before the caller's KeyboardInterrupt
+#: continues; the standard library's ``_sigint_wait_secs``.
+INTERRUPT_GRACE_SECONDS = 0.25
+
+if TYPE_CHECKING:
+    _PopenBase = subprocess.Popen[Any]
+else:
+    _PopenBase = subprocess.Popen
+
+_Output = Optional[Union[str, bytes]]
+
+
+class Popen(_PopenBase):
+    """:class:`subprocess.Popen` whose child is the root of a process tree compat owns.
+
+    Arguments are the standard library's. ``start_new_session`` defaults to True and
+    may not be False, and ``process_group`` may only be 0 (POSIX 3.11+: the child
+    keeps the controlling terminal), because compat needs the child in a group of
+    its own. Text mode (``text``, ``universal_newlines``, ``encoding`` or
+    ``errors``) uses UTF-8 and ``errors="replace"`` for what is not given.
+
+    POSIX: the child is a session leader, so it has no controlling terminal
+    (a program that opens ``/dev/tty`` fails instead of waiting for input). Its
+    process group is the tree. Nothing kills the tree if the parent dies (PROC-05).
+    Windows: the child is in a new process group (Ctrl+C is disabled in it; only
+    Ctrl+Break reaches it) and in a Job Object: :meth:`kill_tree` terminates the
+    job, and the job also ends the tree when its last handle closes: at the end of
+    the ``with`` block (:meth:`close_tree`), when this object is garbage-collected,
+    or when the parent exits.
+    """
+
+    __module__ = "compat"
+
+    _tree: Optional[_native.ProcessTree] = None
+    _interrupt_forwarded = False
+    _decoding: Optional[tuple[str, str]] = None
+
+    def __init__(
+        self,
+        args: Any,
+        bufsize: int = -1,
+        executable: Any = None,
+        stdin: Any = None,
+        stdout: Any = None,
+        stderr: Any = None,
+        preexec_fn: Any = None,
+        close_fds: bool = True,
+        shell: bool = False,
+        cwd: Any = None,
+        env: Optional[Mapping[Any, Any]] = None,
+        universal_newlines: Optional[bool] = None,
+        startupinfo: Any = None,
+        creationflags: int = 0,
+        restore_signals: bool = True,
+        start_new_session: bool = True,
+        pass_fds: Any = (),
+        *,
+        text: Optional[bool] = None,
+        encoding: Optional[str] = None,
+        errors: Optional[str] = None,
+        **kwargs: Any,
+    ) -> None:
+        # The common case (a list of str, no cwd/env) is checked inline: every
+        # line here runs once per program started (bench/bench_run.py).
+        if not (type(args) is list and args and args[0] and all(type(a) is str for a in args)):
+            if isinstance(args, Iterator):  # read once here, not once per check
+                args = list(args)
+            check_args(args, windows=WINDOWS)
+        if cwd is not None:
+            check_cwd(cwd)
+        if env is not None:
+            check_env(env, windows=WINDOWS)
+        process_group = kwargs.pop("process_group", None)
+        if process_group is not None or start_new_session is not True:
+            check_group_options(start_new_session, process_group)
+        if WINDOWS and pass_fds:
+            # subprocess only asserts this, and the assert vanishes under -O (SUB-06).
+            raise ValueError("pass_fds is not supported on Windows; use startupinfo handle_list")
+        text_mode, encoding, errors = text_settings(text, universal_newlines, encoding, errors)
+        user_args = args
+        if WINDOWS:
+            program = program_name(args, executable, shell)
+            if program is not None:
+                args, executable = locate_for_windows(program, args, cwd, env)
+        kwargs.update(_native.tree_popen_kwargs(creationflags, process_group))
+        kwargs.setdefault("creationflags", creationflags)
+        try:
+            super().__init__(
+                args,
+                bufsize,
+                executable,
+                stdin,
+                stdout,
+                stderr,
+                preexec_fn,
+                close_fds,
+                shell,
+                cwd,
+                env,
+                None,  # universal_newlines: folded into encoding/errors above
+                startupinfo,
+                restore_signals=restore_signals,
+                pass_fds=pass_fds,
+                encoding=encoding if text_mode else None,
+                errors=errors if text_mode else None,
+                **kwargs,
+            )
+        except OSError as exc:
+            program = program_name(user_args, executable, shell)
+            better = explain_start_error(exc, program, cwd, env)
+            if better is None:
+                raise
+            raise better from exc
+        self.args = user_args  # not the cmd.exe line compat may have built
+        if text_mode and encoding is not None and errors is not None:
+            self._decoding = (encoding, errors)
+        # The standard library's own grace wait after a Ctrl+C assumes the child
+        # got the Ctrl+C too; this one did not (it is not in the terminal's
+        # group), so compat forwards it first and then waits (_forward_interrupt).
+        self._sigint_wait_secs = 0.0
+        try:
+            self._tree = _native.adopt_tree(self)
+        except BaseException:
+            self.kill()
+            self.wait()
+            raise
+
+    # -- the tree -------------------------------------------------------------
+
+    def interrupt(self) -> None:
+        """Send the tree what a Ctrl+C would: POSIX SIGINT to the child's process
+        group; Windows CTRL_BREAK_EVENT to its process group (only processes
+        attached to the caller's console receive it; Python children get SIGBREAK,
+        whose default action ends them)."""
+        if self._tree is not None:
+            self._tree.interrupt()
+
+    def terminate_tree(self) -> None:
+        """Ask every process of the tree to end. POSIX: SIGTERM to the process group
+        and to descendants that left it (their handlers run). Windows: there is no
+        catchable request (SIG-06), so this is :meth:`kill_tree`."""
+        if self._tree is not None:
+            self._tree.terminate()
+
+    def kill_tree(self) -> None:
+        """End every process of the tree now. POSIX: the group and the descendants
+        that left it (found through ``/proc`` on Linux, psutil elsewhere when
+        installed) are stopped, then sent SIGKILL, so none can fork away meanwhile;
+        ``returncode`` becomes -9. Windows: TerminateJobObject; ``returncode``
+        becomes 1, as after :meth:`subprocess.Popen.kill`."""
+        if self._tree is not None:
+            self._tree.kill()
+
+    # -- waiting and reading --------------------------------------------------
+
+    def wait(self, timeout: Optional[float] = None) -> int:
+        """Wait for the child like :meth:`subprocess.Popen.wait`; a negative or
+        non-numeric timeout raises ValueError/TypeError. On KeyboardInterrupt the
+        tree gets :meth:`interrupt` and up to 0.25 s to exit before the
+        KeyboardInterrupt continues (the standard library only waits, because its
+        child shared the terminal's process group and got the Ctrl+C too)."""
+        if timeout is not None:
+            check_timeout(timeout)
+        try:
+            return super().wait(timeout)
+        except KeyboardInterrupt:
+            self._forward_interrupt()
+            raise
+
+    def communicate(self, input: Any = None, timeout: Optional[float] = None) -> tuple[Any, Any]:
+        """:meth:`subprocess.Popen.communicate`, decoding in the calling thread on
+        every OS (on Windows the standard library decodes in reader threads, where
+        a decode error kills the thread and the output becomes None: SUB-09)."""
+        if timeout is not None:
+            check_timeout(timeout)
+        try:
+            stdout, stderr = super().communicate(input, timeout)
+        except KeyboardInterrupt:
+            self._forward_interrupt()
+            raise
+        return self._decode(stdout), self._decode(stderr)
+
+    def _readerthread(self, fh: IO[Any], buffer: list[Any]) -> None:
+        # Called by the standard library's Windows communicate() only: read bytes
+        # and leave decoding to communicate(), in the caller's thread, as POSIX does.
+        raw = fh.buffer if isinstance(fh, io.TextIOWrapper) else fh
+        try:
+            buffer.append(raw.read())
+        finally:
+            fh.close()
+
+    def _decode(self, data: _Output) -> _Output:
+        if self._decoding is not None and isinstance(data, bytes):
+            text = data.decode(*self._decoding)
+            return text.replace("\r\n", "\n").replace("\r", "\n")
+        return data
+
+    def _forward_interrupt(self) -> None:
+        if self._interrupt_forwarded or self.returncode is not None:
+            return
+        self._interrupt_forwarded = True
+        try:
+            self.interrupt()
+        except OSError:
+            return
+        try:
+            subprocess.Popen.wait(self, INTERRUPT_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            pass
+
+    # -- ending ---------------------------------------------------------------
+
+    def __exit__(self, exc_type: Any, value: Any, traceback: Any) -> None:
+        try:
+            if exc_type is not None and self.returncode is None:
+                if issubclass(exc_type, KeyboardInterrupt):
+                    self._forward_interrupt()
+                if self.poll() is None:
+                    self.kill_tree()
+            super().__exit__(exc_type, value, traceback)
+        finally:
+            if self.returncode is None and self._tree is not None:
+                # The standard library returns early on KeyboardInterrupt; the
+                # child was killed above, so this wait is short.
+                subprocess.Popen.wait(self)
+            self.close_tree()
+
+    def close_tree(self) -> None:
+        """Kill what is left of the tree after the child has exited and give up
+        ownership (the ``with`` block does this). POSIX: SIGKILL to the process
+        group. Windows: closes the kill-on-close job."""
+        if self._tree is not None:
+            self._tree.close()
+
+    def _stop_after_timeout(self, exc: subprocess.TimeoutExpired) -> None:
+        """run()'s timeout: kill the tree, collect what was written, never hang."""
+        self.kill_tree()
+        subprocess.Popen.wait(self)
+        stdout, stderr = self._drain_windows() if WINDOWS else self._drain_posix()
+        exc.stdout = _join(exc.stdout, stdout)
+        exc.stderr = _join(exc.stderr, stderr)
+
+    def _drain_posix(self) -> tuple[Optional[bytes], Optional[bytes]]:
+        # subprocess's POSIX communicate() put the output read so far into the
+        # TimeoutExpired; read what the tree wrote after that, until EOF or
+        # DRAIN_SECONDS, then close the pipes whoever else holds them.
+        streams = [s for s in (self.stdout, self.stderr) if s is not None and not s.closed]
+        chunks: dict[int, list[bytes]] = {s.fileno(): [] for s in streams}
+        deadline = time.monotonic() + DRAIN_SECONDS
+        with selectors.DefaultSelector() as selector:
+            for fd in chunks:
+                selector.register(fd, selectors.EVENT_READ)
+            while selector.get_map():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                for key, _ in selector.select(remaining):
+                    data = os.read(key.fd, 32768)
+                    if data:
+                        chunks[key.fd].append(data)
+                    else:
+                        selector.unregister(key.fd)
+        out = err = None
+        if self.stdout is not None and not self.stdout.closed:
+            out = b"".join(chunks[self.stdout.fileno()])
+        if self.stderr is not None and not self.stderr.closed:
+            err = b"".join(chunks[self.stderr.fileno()])
+        for stream in (self.stdin, *streams):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:  # BrokenPipeError flushing stdin
+                    pass
+        return out, err
+
+    def _drain_windows(self) -> tuple[Optional[bytes], Optional[bytes]]:
+        # The reader threads of the standard library's Windows communicate() hold
+        # the pipes; with the job terminated they reach EOF at once, and
+        # _readerthread above made them return bytes.
+        try:
+            out, err = super().communicate(timeout=DRAIN_SECONDS)
+        except subprocess.TimeoutExpired:
+            # A process outside the job holds a pipe. Closing it now would block
+            # on the lock the reader thread holds inside read(), so abandon the
+            # pipes to those daemon threads, which close them at EOF.
+            self.stdout = self.stderr = None
+            return None, None
+        return out, err
+
+
+def _join(first: Optional[bytes], more: Optional[bytes]) -> Optional[bytes]:
+    if first is None and more is None:
+        return None
+    return (first or b"") + (more or b"")
+
+
+def run(
+    args: Any,
+    *,
+    input: Any = None,
+    capture_output: bool = False,
+    timeout: Optional[float] = None,
+    check: bool = False,
+    text: Optional[bool] = None,
+    encoding: Optional[str] = None,
+    errors: Optional[str] = None,
+    cwd: Any = None,
+    env: Optional[Mapping[Any, Any]] = None,
+    shell: bool = False,
+    **kwargs: Any,
+) -> subprocess.CompletedProcess[Any]:
+    """Run a program and wait for it, like :func:`subprocess.run`.
+
+    Returns :class:`subprocess.CompletedProcess`; raises
+    :class:`subprocess.TimeoutExpired` and, with ``check=True``,
+    :class:`subprocess.CalledProcessError`. Other keyword arguments go to
+    :class:`compat.Popen`. Different on purpose, on every OS:
+
+    - **A timeout kills the whole process tree** (the child's process group on
+      POSIX, its Job Object on Windows), and ``run()`` returns within the timeout
+      plus about :data:`DRAIN_SECONDS` even when a process outside the tree holds
+      stdout/stderr open. ``TimeoutExpired.stdout``/``.stderr`` hold the bytes
+      captured until the kill (bytes even with ``text=True``, as the standard
+      library documents; on Windows it gave str or nothing).
+    - When ``run()`` returns, nothing the program started is left running.
+    - **The program is found the same way everywhere**: ``env['PATH']`` when
+      ``env`` is given, PATHEXT on Windows (``npm`` finds ``npm.cmd``); a missing
+      program raises FileNotFoundError naming it and the directories searched.
+    - **Batch files are safe**: arguments of a ``.bat``/``.cmd`` program that
+      cmd.exe would reinterpret raise :class:`compat.UnsafeBatchArgument`.
+    - **Text is predictable**: ``text=True`` decodes UTF-8 with
+      ``errors="replace"`` unless ``encoding``/``errors`` say otherwise, not with
+      the locale's code page. (A Python child on Windows writes the ANSI code page
+      to pipes unless it runs with ``PYTHONUTF8=1``; compat does not change the
+      child's environment.)
+    - **Bad input raises before anything starts**: empty ``args``, a ``cwd`` that
+      is not a directory, ``env`` entries that are not strings, a negative
+      ``timeout``, ``input`` together with ``stdin``. A string with
+      ``shell=False`` is, as in the standard library, the program name on POSIX
+      (FileNotFoundError with a hint) and the command line on Windows.
+    """
+    if timeout is not None:
+        check_timeout(timeout)
+    if input is not None:
+        if kwargs.get("stdin") is not None:
+            raise ValueError(
+                "stdin and input arguments may not both be used: input= is written to "
+                "a pipe compat creates as the child's stdin; drop one of them"
+            )
+        kwargs["stdin"] = subprocess.PIPE
+    if capture_output:
+        if kwargs.get("stdout") is not None or kwargs.get("stderr") is not None:
+            raise ValueError("stdout and stderr arguments may not be used with capture_output.")
+        kwargs["stdout"] = subprocess.PIPE
+        kwargs["stderr"] = subprocess.PIPE
+    with Popen(
+        args, text=text, encoding=encoding, errors=errors, cwd=cwd, env=env, shell=shell, **kwargs
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            process._stop_after_timeout(exc)
+            raise
+        retcode = process.wait()  # already reaped by communicate(); no waiting here
+        if check and retcode:
+            raise subprocess.CalledProcessError(retcode, process.args, output=stdout, stderr=stderr)
+    return subprocess.CompletedProcess(process.args, retcode, stdout, stderr)
+run.__module__ = "compat"
