@@ -102,8 +102,6 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ._child import Child, RemoteTraceback
     from ._cmdline import UnsafeBatchArgument
-    from ._subprocess import Popen, run
-    from ._which import find_program
     from ._context import (
         Array,
         AuthenticationError,
@@ -157,3 +155,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ._platform import PlatformFacts
     from ._policy import Decision, available_start_methods, choose_start_method
     from ._process import Process
+    from ._subprocess import Popen, run
+    from ._which import find_program

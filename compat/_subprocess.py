@@ -425,4 +425,6 @@ def run(
         if check and retcode:
             raise subprocess.CalledProcessError(retcode, process.args, output=stdout, stderr=stderr)
     return subprocess.CompletedProcess(process.args, retcode, stdout, stderr)
+
+
 run.__module__ = "compat"

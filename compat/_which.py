@@ -310,4 +310,6 @@ def explain_start_error(
         "executable (a file system mounted noexec?)",
         found,
     )
+
+
 find_program.__module__ = "compat"
