@@ -24,6 +24,8 @@ from typing import IO, Any, Callable, Optional
 #: Seconds a probe may take by its own measure, and with the doctor's hard bound.
 PROBE_TIMEOUT = 15.0
 HARD_TIMEOUT = 25.0
+#: How long a worker interpreter may take to start and import the registry.
+STARTUP_TIMEOUT = 60.0
 
 #: Probes that wait on purpose (for a hang, a timeout or an orphan) go first, so the
 #: slowest do not finish last.
@@ -101,6 +103,12 @@ class _Worker:
         )
         self.answers: queue.Queue[Optional[bytes]] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
+        # The hard bound is for probes, not for interpreter start-up, which a loaded
+        # machine can stretch: wait for the worker's "ready" line first.
+        try:
+            self.ready = self.answers.get(timeout=STARTUP_TIMEOUT) is not None
+        except queue.Empty:
+            self.ready = False
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -166,6 +174,8 @@ def worker_main() -> None:
         setsid()
     from .differences import get, run_probe
 
+    answers.write('{"ready": true}\n')
+    answers.flush()
     for line in sys.stdin:
         request = json.loads(line)
         try:

@@ -37,10 +37,12 @@ _INTERRUPTIBLE = (
 )
 _SLEEPER = "import time\nprint('ready', flush=True)\ntime.sleep(30)\n"
 _HANDLES_TERM = (
-    "import signal, sys, time\n"
+    "import os, signal, sys, time\n"
     "def stop(*args):\n"
-    "    print('handled', flush=True)\n"
-    "    sys.exit(0)\n"
+    # os.write, not print: the signal can land inside print('ready'), and a
+    # handler that prints then re-enters the same buffered writer (RuntimeError).
+    "    os.write(1, b'handled\\n')\n"
+    "    os._exit(0)\n"
     "signal.signal(signal.SIGTERM, stop)\n"
     "print('ready', flush=True)\n"
     "time.sleep(30)\n"
