@@ -41,21 +41,21 @@ _LAZY = {
     "BoundedSemaphore": "_context",
     "Condition": "_context",
     "Event": "_context",
-    "JoinableQueue": "_context",
+    "JoinableQueue": "_queues",
     "Lock": "_context",
     "Manager": "_context",
     "Pipe": "_context",
-    "Pool": "_context",
-    "Queue": "_context",
+    "Pool": "_pool",
+    "Queue": "_queues",
     "RLock": "_context",
     "RawArray": "_context",
     "RawValue": "_context",
     "Semaphore": "_context",
-    "SimpleQueue": "_context",
+    "SimpleQueue": "_queues",
     "Value": "_context",
     "active_children": "_context",
     "allow_connection_pickling": "_context",
-    "cpu_count": "_context",
+    "cpu_count": "_cpu",
     "current_process": "_context",
     "freeze_support": "_context",
     "get_logger": "_context",
@@ -65,6 +65,11 @@ _LAZY = {
     "set_executable": "_context",
     "set_forkserver_preload": "_context",
     "spawn_child": "_context",
+    # pools and consumers
+    "BrokenProcessPool": "_executor",
+    "Consumer": "_consumer",
+    "ProcessPoolExecutor": "_executor",
+    "spawn_consumer": "_consumer",
     # running programs
     "Popen": "_subprocess",
     "UnsafeBatchArgument": "_cmdline",
@@ -102,6 +107,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ._child import Child, RemoteTraceback
     from ._cmdline import UnsafeBatchArgument
+    from ._consumer import Consumer, spawn_consumer
     from ._context import (
         Array,
         AuthenticationError,
@@ -111,23 +117,18 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         Condition,
         Context,
         Event,
-        JoinableQueue,
         Lock,
         Manager,
         Pipe,
-        Pool,
         ProcessError,
-        Queue,
         RawArray,
         RawValue,
         RLock,
         Semaphore,
-        SimpleQueue,
         TimeoutError,
         Value,
         active_children,
         allow_connection_pickling,
-        cpu_count,
         current_process,
         freeze_support,
         get_all_start_methods,
@@ -142,6 +143,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         set_start_method,
         spawn_child,
     )
+    from ._cpu import cpu_count
     from ._errors import (
         ChildError,
         ChildTimeout,
@@ -152,8 +154,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         SpawnError,
         StartMethodUnavailable,
     )
+    from ._executor import BrokenProcessPool, ProcessPoolExecutor
     from ._platform import PlatformFacts
     from ._policy import Decision, available_start_methods, choose_start_method
+    from ._pool import Pool
     from ._process import Process
+    from ._queues import JoinableQueue, Queue, SimpleQueue
     from ._subprocess import Popen, run
     from ._which import find_program

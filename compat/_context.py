@@ -139,15 +139,24 @@ class Context:
     def Manager(self) -> Any:
         return self.mp_context.Manager()
 
-    # Queues, pipes and pools
+    # Queues, pipes and pools: compat's own, bound to this context
     def Queue(self, maxsize: int = 0) -> Any:
-        return self.mp_context.Queue(maxsize)
+        """A :class:`compat.Queue` of this context's method."""
+        from ._queues import Queue
+
+        return Queue(maxsize, ctx=self.mp_context)
 
     def JoinableQueue(self, maxsize: int = 0) -> Any:
-        return self.mp_context.JoinableQueue(maxsize)
+        """A :class:`compat.JoinableQueue` of this context's method."""
+        from ._queues import JoinableQueue
+
+        return JoinableQueue(maxsize, ctx=self.mp_context)
 
     def SimpleQueue(self) -> Any:
-        return self.mp_context.SimpleQueue()
+        """A :class:`compat.SimpleQueue` of this context's method."""
+        from ._queues import SimpleQueue
+
+        return SimpleQueue(ctx=self.mp_context)
 
     def Pipe(self, duplex: bool = True) -> Any:
         return self.mp_context.Pipe(duplex)
@@ -159,7 +168,36 @@ class Context:
         initargs: tuple[Any, ...] = (),
         maxtasksperchild: Optional[int] = None,
     ) -> Any:
-        return self.mp_context.Pool(processes, initializer, initargs, maxtasksperchild)
+        """A :class:`compat.Pool` whose workers start with this context's method."""
+        from ._pool import Pool
+
+        return Pool(processes, initializer, initargs, maxtasksperchild, context=self)
+
+    def ProcessPoolExecutor(
+        self,
+        max_workers: Optional[int] = None,
+        initializer: Optional[Callable[..., Any]] = None,
+        initargs: tuple[Any, ...] = (),
+        *,
+        max_tasks_per_child: Optional[int] = None,
+    ) -> Any:
+        """A :class:`compat.ProcessPoolExecutor` whose workers use this context's method."""
+        from ._executor import ProcessPoolExecutor
+
+        return ProcessPoolExecutor(
+            max_workers,
+            self.mp_context,
+            initializer,
+            initargs,
+            max_tasks_per_child=max_tasks_per_child,
+        )
+
+    def spawn_consumer(self, consumer: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Run generator ``consumer`` in a child of this context's method (see
+        :func:`compat.spawn_consumer`)."""
+        from ._consumer import start_consumer
+
+        return start_consumer(consumer, args, kwargs, ctx=self)
 
     # Process information and configuration
     def cpu_count(self) -> int:
@@ -308,15 +346,9 @@ def getppid() -> int:
 
 
 def _cpu_count() -> int:
-    import importlib
+    from ._cpu import cpu_count as real
 
-    try:  # compat._cpu lands with the Pool work; until then, affinity or os.cpu_count
-        real = importlib.import_module("._cpu", __package__).cpu_count
-    except ImportError:
-        if hasattr(os, "sched_getaffinity"):
-            return max(1, len(os.sched_getaffinity(0)))
-        return os.cpu_count() or 1
-    return int(real())
+    return real()
 
 
 # The default context's API at module level -------------------------------------
@@ -387,29 +419,8 @@ def Manager() -> Any:
     return get_context().Manager()
 
 
-def Queue(maxsize: int = 0) -> Any:
-    return get_context().Queue(maxsize)
-
-
-def JoinableQueue(maxsize: int = 0) -> Any:
-    return get_context().JoinableQueue(maxsize)
-
-
-def SimpleQueue() -> Any:
-    return get_context().SimpleQueue()
-
-
 def Pipe(duplex: bool = True) -> Any:
     return get_context().Pipe(duplex)
-
-
-def Pool(
-    processes: Optional[int] = None,
-    initializer: Optional[Callable[..., Any]] = None,
-    initargs: tuple[Any, ...] = (),
-    maxtasksperchild: Optional[int] = None,
-) -> Any:
-    return get_context().Pool(processes, initializer, initargs, maxtasksperchild)
 
 
 def cpu_count() -> int:

@@ -1,0 +1,312 @@
+"""Run a generator in another process and drive it with ``send()``.
+
+The seed's coroutine producer/consumer, with the consumer in a child process::
+
+    def consumer():
+        r = ""
+        while True:
+            n = yield r
+            if not n:
+                return
+            r = "200 OK"
+
+    c = compat.spawn_consumer(consumer)
+    c.send(None)        # runs to the first yield, returns ""
+    c.send(1)           # -> "200 OK", computed in the child
+    c.close()
+
+The handle behaves like the generator object: ``send()`` returns what the
+remote generator yielded and raises ``StopIteration`` when it returns; ``throw()``
+and ``close()`` do what they do on a generator; ``next(handle)`` is
+``send(None)``. What is different: an exception raised by the consumer (or the
+consumer process dying) surfaces in the producer as :class:`compat.ChildError`
+with the remote type, message and traceback, and the consumer process has ended.
+
+Arguments and sent values are pickled; under spawn and forkserver (Windows,
+macOS) the generator function must be importable, i.e. defined at module level.
+Each call is one round trip over a ``Pipe`` (tens of microseconds).
+"""
+
+from __future__ import annotations
+
+import inspect
+import pickle
+import sys
+import traceback
+from typing import Any, Callable, Optional
+
+from ._errors import ChildError
+from ._platform import WINDOWS
+
+__all__ = ["Consumer", "spawn_consumer", "start_consumer"]
+
+_JOIN_TIMEOUT = 10.0
+
+
+def spawn_consumer(consumer: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Consumer:
+    """Start ``consumer(*args, **kwargs)`` (a generator function) in a child process
+    of compat's default context and return a :class:`Consumer` handle."""
+    return start_consumer(consumer, args, kwargs)
+
+
+def start_consumer(
+    consumer: Callable[..., Any],
+    args: tuple[Any, ...] = (),
+    kwargs: Optional[dict[str, Any]] = None,
+    *,
+    ctx: Any = None,
+) -> Consumer:
+    """:func:`spawn_consumer` with an explicit context (compat Context or
+    multiprocessing context); what ``Context.spawn_consumer`` calls."""
+    if inspect.isfunction(consumer) and not inspect.isgeneratorfunction(consumer):
+        raise TypeError(
+            f"spawn_consumer needs a generator function (one that uses 'yield'); "
+            f"{consumer.__qualname__} is a plain function"
+        )
+    return Consumer(consumer, tuple(args), dict(kwargs or {}), _context(ctx))
+
+
+def _context(ctx: Any) -> Any:
+    if ctx is None:
+        try:
+            from ._context import get_context
+
+            ctx = get_context()
+        except ImportError:  # pragma: no cover - the facade is always there
+            import multiprocessing
+
+            return multiprocessing.get_context()
+    return getattr(ctx, "mp_context", ctx)
+
+
+class Consumer:
+    """Handle of a generator running in a child process (see the module docstring)."""
+
+    def __init__(
+        self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], ctx: Any
+    ) -> None:
+        from multiprocessing import util
+
+        self._conn, child_conn = ctx.Pipe()
+        name = f"consumer-{getattr(func, '__name__', 'generator')}"
+        self._process = ctx.Process(
+            target=_consumer_main, args=(child_conn, func, args, kwargs), name=name
+        )
+        self._process.start()
+        child_conn.close()
+        self._started = False
+        self._done = False
+        self.method: str = ctx.get_start_method()
+        # Never leave the consumer running: on garbage collection and at exit
+        # (before multiprocessing joins non-daemonic children), close it.
+        self._finalizer = util.Finalize(
+            self, _shutdown, (self._conn, self._process), exitpriority=5
+        )
+
+    @property
+    def pid(self) -> Optional[int]:
+        pid: Optional[int] = self._process.pid
+        return pid
+
+    @property
+    def name(self) -> str:
+        name: str = self._process.name
+        return name
+
+    def __repr__(self) -> str:
+        state = "done" if self._done else "running"
+        return f"<Consumer {self.name} pid={self.pid} {state}>"
+
+    def send(self, value: Any) -> Any:
+        """Send ``value`` to the remote generator; return what it yields next."""
+        if self._done:
+            raise StopIteration
+        if not self._started and value is not None:
+            raise TypeError("can't send non-None value to a just-started generator")
+        self._started = True
+        return self._call("send", value)
+
+    def __next__(self) -> Any:
+        return self.send(None)
+
+    def __iter__(self) -> Consumer:
+        return self
+
+    def throw(self, exc: BaseException) -> Any:
+        """Raise ``exc`` inside the remote generator at its current ``yield``."""
+        if self._done:
+            raise exc
+        self._started = True
+        return self._call("throw", exc)
+
+    def close(self) -> None:
+        """Close the remote generator (``GeneratorExit`` at its ``yield``) and end
+        the child. Raises ChildError if the generator refuses (yields again) or fails."""
+        if self._done:
+            return
+        self._call("close", None)
+
+    def __enter__(self) -> Consumer:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if exc[0] is None:
+            self.close()
+        else:
+            self._finalizer()
+
+    def _call(self, op: str, value: Any) -> Any:
+        try:
+            self._conn.send((op, value))
+            kind, payload = self._conn.recv()
+        except (EOFError, OSError):
+            raise self._died() from None
+        if kind == "yield":
+            return payload
+        self._end()
+        if kind == "stop":
+            raise StopIteration(payload)
+        if kind == "closed":
+            return None
+        remote_type, message, tb, exc = payload
+        raise ChildError(
+            f"the consumer {self.name} (pid {self.pid}) raised {remote_type}: {message}",
+            remote_type=remote_type,
+            remote_message=message,
+            remote_traceback=tb,
+            exception=exc,
+            exitcode=_exitcode(self._process.exitcode),
+            pid=self.pid,
+            name=self.name,
+            method=self.method,
+        ) from exc
+
+    def _end(self) -> None:
+        self._done = True
+        self._finalizer()
+
+    def _died(self) -> ChildError:
+        self._done = True
+        self._process.join(_JOIN_TIMEOUT)
+        self._finalizer()
+        code = _exitcode(self._process.exitcode)
+        how = f"exit code {code}" if code is not None else "no exit code"
+        err = ChildError(
+            f"the consumer {self.name} (pid {self.pid}) died ({how}) before answering",
+            exitcode=code,
+            pid=self.pid,
+            name=self.name,
+            method=self.method,
+        )
+        if err.signal_name:
+            err.args = (f"{err.args[0]}; killed by {err.signal_name}",)
+        return err
+
+
+def _exitcode(raw: Optional[int]) -> Optional[int]:
+    if raw is None:
+        return None
+    try:
+        from ._exitcodes import normalize_exitcode
+    except ImportError:  # pragma: no cover
+        return raw
+    return normalize_exitcode(raw, windows=WINDOWS)
+
+
+def _shutdown(conn: Any, process: Any) -> None:
+    """Close the consumer: ask politely, then insist."""
+    try:
+        if process.is_alive():
+            conn.send(("close", None))
+            if conn.poll(_JOIN_TIMEOUT):
+                conn.recv()
+    except (EOFError, OSError, ValueError):
+        pass
+    try:
+        conn.close()
+    except OSError:
+        pass
+    process.join(_JOIN_TIMEOUT)
+    if process.is_alive():
+        process.kill()
+        process.join(_JOIN_TIMEOUT)
+
+
+def _describe(exc: BaseException) -> tuple[str, str, str, Optional[BaseException]]:
+    cls = type(exc)
+    name = (
+        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    )
+    tb = "".join(traceback.format_exception(cls, exc, exc.__traceback__))
+    try:
+        pickle.loads(pickle.dumps(exc))
+        obj: Optional[BaseException] = exc
+    except Exception:
+        obj = None
+    return name, str(exc), tb, obj
+
+
+def _consumer_main(
+    conn: Any, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    """Runs in the child: create the generator and serve requests until it ends."""
+    try:
+        gen = func(*args, **kwargs)
+        if not hasattr(gen, "send"):
+            raise TypeError(
+                f"spawn_consumer needs a generator function; {func!r} returned {type(gen).__name__}"
+            )
+    except BaseException as exc:
+        _reply_error(conn, exc)
+        return
+    while True:
+        try:
+            op, value = conn.recv()
+        except (EOFError, OSError):  # the producer went away
+            gen.close()
+            return
+        try:
+            if op == "send":
+                result = gen.send(value)
+            elif op == "throw":
+                result = gen.throw(value)
+            else:
+                gen.close()
+                _flush()
+                conn.send(("closed", None))
+                return
+        except StopIteration as stop:
+            _flush()
+            conn.send(("stop", stop.value))
+            return
+        except BaseException as exc:
+            _reply_error(conn, exc)
+            return
+        # The consumer's prints come before the producer's next line.
+        _flush()
+        try:
+            conn.send(("yield", result))
+        except Exception as exc:  # the yielded value does not pickle
+            _reply_error(conn, exc)
+            return
+
+
+def _reply_error(conn: Any, exc: BaseException) -> None:
+    _flush()
+    try:
+        conn.send(("error", _describe(exc)))
+    except Exception:
+        name, message, tb, _ = _describe(exc)
+        conn.send(("error", (name, message, tb, None)))
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+Consumer.__module__ = "compat"

@@ -1,0 +1,374 @@
+"""compat.ProcessPoolExecutor: ``concurrent.futures.ProcessPoolExecutor`` on compat's
+worker machinery, which replaces a dead worker instead of breaking for good."""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import sys
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Iterable, Iterator, MutableMapping
+from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import process as _cf_process
+from typing import Any, Callable, Optional, TypeVar
+
+from . import _worker_main as wire
+from ._cpu import resolve_worker_count
+from ._errors import ChildError
+from ._pool import resolve_context
+from ._workers import RUN, WorkerPool
+from ._workers_tasks import Task
+
+__all__ = ["BrokenProcessPool", "ProcessPoolExecutor"]
+
+_T = TypeVar("_T")
+
+
+class BrokenProcessPool(ChildError, _cf_process.BrokenProcessPool):
+    """A worker of a :class:`compat.ProcessPoolExecutor` died while running a task.
+
+    A subclass of both ``concurrent.futures.process.BrokenProcessPool`` (existing
+    ``except`` clauses keep working) and :class:`compat.ChildError`, so it carries
+    ``exitcode`` (negative signal number when killed, on every OS), ``signal_name``,
+    ``pid``, ``name``, ``method`` and ``task``. Unlike the standard library, only the
+    futures of the dead worker's running task fail; the executor starts a replacement
+    and keeps serving. It is raised by ``submit()`` only when the executor really is
+    broken: its initializer raised, or workers kept dying before they could start.
+    """
+
+    __module__ = "compat"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        kwargs = {
+            "exitcode": self.exitcode,
+            "remote_type": self.remote_type,
+            "remote_message": self.remote_message,
+            "remote_traceback": self.remote_traceback,
+            "pid": self.pid,
+            "name": self.name,
+            "method": self.method,
+            "task": self.task,
+        }
+        return (_rebuild_broken, (self.args[0] if self.args else "", kwargs))
+
+
+def _rebuild_broken(message: str, kwargs: dict[str, Any]) -> BrokenProcessPool:
+    return BrokenProcessPool(message, **kwargs)
+
+
+class _FutureSink:
+    __slots__ = ("future",)
+
+    def __init__(self, future: Future[Any]) -> None:
+        self.future = future
+
+    def _deliver(self, index: int, ok: bool, value: Any) -> None:
+        try:
+            if ok:
+                self.future.set_result(value)
+            else:
+                self.future.set_exception(value)
+        except InvalidStateError:  # cancelled while it waited
+            pass
+
+
+_live: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
+_atexit_registered = False
+
+
+def _python_exit() -> None:
+    # As the standard library's executor does at exit: let submitted work finish.
+    for core in list(_live):
+        core.close()
+    for core in list(_live):
+        core.join()
+
+
+class ProcessPoolExecutor(_cf_process.ProcessPoolExecutor):
+    """A drop-in ``concurrent.futures.ProcessPoolExecutor``.
+
+    ``submit``, ``map`` (``timeout``, ``chunksize``, and ``buffersize`` on every
+    CPython version), ``shutdown(wait, cancel_futures)``, the context manager,
+    ``concurrent.futures.wait`` / ``as_completed`` on its futures, and 3.14's
+    ``terminate_workers()`` / ``kill_workers()`` behave as in the standard library,
+    with the same argument checks and messages. ``mp_context`` is a multiprocessing
+    context or a compat ``Context``; None means compat's default context (its
+    start-method policy), except that ``max_tasks_per_child`` never uses fork
+    (cpython#90622), as in the standard library.
+
+    Different on purpose: a worker that dies (killed, segfault, ``os._exit``, out of
+    memory) fails only the future it was running, with :class:`compat.BrokenProcessPool`
+    (a ``concurrent.futures.process.BrokenProcessPool`` carrying ``exitcode`` and
+    ``signal_name``); futures queued behind it run on other workers, a replacement
+    starts, and the executor keeps serving. The standard library fails every pending
+    future and refuses all later work.
+
+    Windows: at most 61 workers (``max_workers must be <= 61``), like the standard
+    library (POOL-02). Linux/macOS: workers start on demand, except under fork,
+    where all start at the first ``submit()`` (before the manager thread exists).
+    """
+
+    __module__ = "compat"
+
+    def __init__(
+        self,
+        max_workers: Optional[int] = None,
+        mp_context: Any = None,
+        initializer: Optional[Callable[..., object]] = None,
+        initargs: tuple[Any, ...] = (),
+        *,
+        max_tasks_per_child: Optional[int] = None,
+        _transport: Optional[str] = None,
+    ) -> None:
+        self._core: Optional[WorkerPool] = None
+        self._max_workers = resolve_worker_count(max_workers, executor=True)
+        if mp_context is None:
+            ctx = _default_context(avoid_fork=max_tasks_per_child is not None)
+        else:
+            ctx = resolve_context(mp_context)
+        self._mp_context = ctx
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
+        self._initializer = initializer  # type: ignore[assignment]
+        self._initargs = tuple(initargs)
+        core = WorkerPool(
+            ctx,
+            self._max_workers,
+            initializer,
+            self._initargs,
+            max_tasks_per_child,
+            flavour="executor",
+            error_type=BrokenProcessPool,
+            transport=_transport,
+        )
+        if max_tasks_per_child is not None:
+            if not isinstance(max_tasks_per_child, int):
+                raise TypeError("max_tasks_per_child must be an integer")
+            if max_tasks_per_child <= 0:
+                raise ValueError("max_tasks_per_child must be >= 1")
+            if core.method == "fork":
+                raise ValueError(
+                    "max_tasks_per_child is incompatible with the 'fork' "
+                    "multiprocessing start method; supply a different mp_context."
+                )
+        self._max_tasks_per_child = max_tasks_per_child
+        # cpython#90622: forking once the manager thread runs risks deadlocks in the
+        # child, so fork pools start every worker up front, as the standard library's.
+        core.lazy = core.method != "fork"
+        self._shutdown_lock = threading.Lock()
+        self._shutdown_thread = False
+        self._broken = False
+        self._core = core
+        self._started = False
+        _live.add(core)
+        global _atexit_registered
+        if not _atexit_registered:
+            atexit.register(_python_exit)
+            _atexit_registered = True
+        # Collected without shutdown(): finish the submitted work, then stop.
+        weakref.finalize(self, core.close)
+
+    @property
+    def _processes(self) -> MutableMapping[int, Any]:
+        """pid -> ``Process`` of the live workers (the standard library's attribute)."""
+        core = self._core
+        return {p.pid: p for p in core.processes} if core is not None else {}
+
+    @_processes.setter
+    def _processes(self, value: MutableMapping[int, Any]) -> None:
+        raise AttributeError("compat.ProcessPoolExecutor manages its own workers")
+
+    def _live_core(self) -> WorkerPool:
+        core = self._core
+        assert core is not None
+        if core.broken is not None:
+            raise BrokenProcessPool(
+                str(core.broken),
+                exitcode=getattr(core.broken, "exitcode", None),
+                method=core.method,
+            ) from core.broken
+        if self._shutdown_thread or core.state != RUN:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        if sys.is_finalizing():
+            raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+        if not self._started:
+            if not core.lazy:
+                core.start_workers()
+            core.start_thread(f"compat-ProcessPoolExecutor-{id(self):x}")
+            self._started = True
+        return core
+
+    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
+        """Schedule ``fn(*args, **kwargs)``; return a ``concurrent.futures.Future``."""
+        with self._shutdown_lock:
+            core = self._live_core()
+            future: Future[_T] = Future()
+            task = _make_task(future, wire.APPLY, fn, args, kwargs, "submit")
+            if task is not None:
+                core.submit([task], lazy=core.lazy)
+            return future
+
+    def map(
+        self,
+        fn: Callable[..., _T],
+        *iterables: Iterable[Any],
+        timeout: Optional[float] = None,
+        chunksize: int = 1,
+        buffersize: Optional[int] = None,
+    ) -> Iterator[_T]:
+        """Like ``map(fn, *iterables)``, run in the workers, ``chunksize`` calls per
+        task. ``buffersize`` (CPython 3.14's argument, available on every version)
+        bounds how many chunks are submitted ahead of the consumer."""
+        if chunksize < 1:
+            raise ValueError("chunksize must be >= 1.")
+        if buffersize is not None and not isinstance(buffersize, int):
+            raise TypeError("buffersize must be an integer or None")
+        if buffersize is not None and buffersize < 1:
+            raise ValueError("buffersize must be None or > 0")
+        end_time = None if timeout is None else timeout + time.monotonic()
+        chunks = _batched(zip(*iterables), chunksize)
+
+        def submit_chunk(chunk: tuple[Any, ...]) -> Future[list[_T]]:
+            with self._shutdown_lock:
+                core = self._live_core()
+                future: Future[list[_T]] = Future()
+                task = _make_task(future, wire.STARMAP, fn, chunk, None, "map")
+                if task is not None:
+                    core.submit([task], lazy=core.lazy)
+                return future
+
+        if buffersize:
+            fs = deque(submit_chunk(c) for c in itertools.islice(chunks, buffersize))
+        else:
+            fs = deque(submit_chunk(c) for c in chunks)
+        owner = weakref.ref(self)
+
+        def result_iterator() -> Iterator[list[_T]]:
+            try:
+                fs.reverse()
+                while fs:
+                    if buffersize and owner() is not None:
+                        chunk = next(chunks, None)
+                        if chunk is not None:
+                            fs.appendleft(submit_chunk(chunk))
+                    if end_time is None:
+                        yield _result_or_cancel(fs.pop())
+                    else:
+                        yield _result_or_cancel(fs.pop(), end_time - time.monotonic())
+            finally:
+                for future in fs:
+                    future.cancel()
+
+        return _chain_from_iterable_of_lists(result_iterator())
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Accept no more work; with ``cancel_futures`` cancel the futures not yet
+        handed to a worker; with ``wait`` return when the workers have exited."""
+        core = self._core
+        if core is None:
+            return
+        with self._shutdown_lock:
+            self._shutdown_thread = True
+        if cancel_futures:
+            _cancel(core.take_pending())
+        core.close()
+        if wait:
+            core.join()
+
+    def terminate_workers(self) -> None:
+        """Stop every worker now (SIGTERM; TerminateProcess on Windows), cancel the
+        futures not started, fail the running ones; as CPython 3.14, on every version."""
+        self._force_shutdown(kill=False)
+
+    def kill_workers(self) -> None:
+        """Like :meth:`terminate_workers` with SIGKILL (TerminateProcess on Windows)."""
+        self._force_shutdown(kill=True)
+
+    def _force_shutdown(self, *, kill: bool) -> None:
+        core = self._core
+        if core is None:
+            return
+        with self._shutdown_lock:
+            self._shutdown_thread = True
+        _cancel(core.take_pending())
+        core.terminate(kill=kill)
+        core.join()
+
+
+def _default_context(*, avoid_fork: bool) -> Any:
+    try:
+        from ._context import get_context
+    except ImportError:  # the context module is optional for this one
+        import multiprocessing
+
+        ctx: Any = multiprocessing.get_context()
+    else:
+        ctx = get_context().mp_context
+    if avoid_fork and getattr(ctx, "_name", None) == "fork":
+        import multiprocessing
+
+        methods = multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    return ctx
+
+
+def _make_task(
+    future: Future[Any], kind: int, fn: Any, args: Any, kwargs: Any, label: str
+) -> Optional[Task]:
+    try:
+        blob = wire.dumps((kind, fn, args, kwargs))
+    except Exception as exc:
+        # The standard library sets the pickling error, with its traceback as a
+        # _RemoteTraceback cause, on the future.
+        import traceback
+
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        exc.__cause__ = _cf_process._RemoteTraceback(f'\n"""\n{text}"""')  # type: ignore[arg-type]
+        future.set_exception(exc)
+        return None
+    return Task(
+        _FutureSink(future),
+        0,
+        kind,
+        fn,
+        args,
+        label,
+        blob,
+        start=future.set_running_or_notify_cancel,
+    )
+
+
+def _cancel(tasks: list[Task]) -> None:
+    for task in tasks:
+        sink = task.sink
+        if isinstance(sink, _FutureSink):
+            sink.future.cancel()
+
+
+def _batched(iterable: Iterator[Any], n: int) -> Iterator[tuple[Any, ...]]:
+    it = iter(iterable)
+    while True:
+        chunk = tuple(itertools.islice(it, n))
+        if not chunk:
+            return
+        yield chunk
+
+
+def _result_or_cancel(future: Future[Any], timeout: Optional[float] = None) -> Any:
+    try:
+        try:
+            return future.result(timeout)
+        finally:
+            future.cancel()
+    finally:
+        del future
+
+
+def _chain_from_iterable_of_lists(iterable: Iterator[list[Any]]) -> Iterator[Any]:
+    for element in iterable:
+        element.reverse()
+        while element:
+            yield element.pop()

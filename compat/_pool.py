@@ -1,0 +1,403 @@
+"""compat.Pool: a drop-in ``multiprocessing.Pool`` that never hangs on a dead worker."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from multiprocessing import pool as _mp_pool
+from typing import Any, Callable, Optional, TypeVar
+
+from . import _worker_main as wire
+from ._cpu import resolve_worker_count
+from ._errors import ChildError
+from ._results import ApplyResult, IMapIterator, IMapUnorderedIterator, MapResult
+from ._workers import RUN, TERMINATE, WorkerPool
+from ._workers_tasks import Task
+
+__all__ = ["Pool"]
+
+_S = TypeVar("_S")
+_T = TypeVar("_T")
+
+#: Tasks an imap feeder keeps queued per worker before it waits for room: enough for
+#: full batches, bounded so that an endless generator does not fill the memory (the
+#: standard library gets the same bound from its full task pipe).
+_FEED_AHEAD = 1024
+
+
+def resolve_context(context: Any) -> Any:
+    """A standard-library multiprocessing context from a compat ``Context`` (its
+    ``.mp_context``), a multiprocessing context, or None (compat's default context, :func:`compat.get_context`)."""
+    if context is None:
+        # compat's default context: the start method compat's policy chose.
+        from ._context import get_context
+
+        return get_context().mp_context
+    mp_context = getattr(context, "mp_context", None)
+    if mp_context is not None:
+        return mp_context
+    if not (hasattr(context, "Process") and hasattr(context, "Pipe")):
+        raise TypeError(
+            "context must be a compat Context (compat.get_context(...)) or a "
+            f"multiprocessing context (multiprocessing.get_context(...)), not "
+            f"{type(context).__name__}"
+        )
+    return context
+
+
+class Pool(_mp_pool.Pool):
+    """A pool of worker processes with the interface of ``multiprocessing.Pool``.
+
+    ``apply``, ``apply_async`` (``callback``, ``error_callback``), ``map``,
+    ``map_async``, ``imap``, ``imap_unordered``, ``starmap``, ``starmap_async``,
+    ``close``, ``join``, ``terminate`` take the same arguments, return the same
+    kinds of results and raise the same exceptions: ``multiprocessing.TimeoutError``
+    from ``get(timeout)``, ``multiprocessing.pool.MaybeEncodingError`` for a result
+    that cannot be pickled, a task's own exception with a
+    ``multiprocessing.pool.RemoteTraceback`` as ``__cause__``, ``ValueError("Pool
+    not running")`` after ``close()``/``terminate()``.
+
+    ``processes`` defaults to :func:`compat.cpu_count` (the CPUs this process may
+    use: affinity and container quota, not the machine's count). ``context`` is a
+    compat ``Context``, a ``multiprocessing`` context, or None for
+    ``multiprocessing.get_context()``.
+
+    Different from the standard library, on purpose:
+
+    - A worker that dies while running a task (killed, segfault, ``os._exit``,
+      ``sys.exit`` in the task, out of memory) fails exactly that task with
+      :class:`compat.ChildError` (``exitcode``, ``signal_name``, ``pid``, ``task``)
+      within moments, and a replacement worker starts; the standard library's
+      ``get()`` waits forever (cpython#96062). Tasks queued behind it run elsewhere.
+    - An exception in ``initializer`` is reported once: every waiting and later task
+      fails with ``ChildError`` carrying it, instead of workers being restarted
+      forever. Workers that die three times in a row before starting (a spawned
+      child that cannot import the main module) break the pool the same way.
+    - A task the worker cannot unpickle (a function only defined in an interactive
+      ``__main__``) fails that task, with a hint, instead of hanging the pool.
+    - ``with Pool() as p:`` waits for submitted work when the block ends normally
+      (``close()`` then ``join()``) and terminates the workers only when the block
+      raises. The standard library always terminates, so results still pending at
+      the end of the block never arrive (POOL-05).
+    - After ``terminate()`` every unfinished result fails with ``ChildError``
+      instead of never becoming ready; ``join()`` returns within seconds even when
+      a worker ignores SIGTERM (it is then killed).
+    - ``map(chunksize=0)`` raises ``ValueError`` (the standard library returns a
+      list of None).
+
+    Linux and macOS: workers start with the context's method (fork, forkserver or
+    spawn); a dead worker is noticed through its process sentinel. Windows: spawn
+    only; a dead worker is noticed through the end of its pipe, and before CPython
+    3.13 a pool has at most 61 workers (``WaitForMultipleObjects`` limit; the
+    standard library's Pool hangs above it, gh-89240).
+    """
+
+    __module__ = "compat"
+
+    def __init__(
+        self,
+        processes: Optional[int] = None,
+        initializer: Optional[Callable[..., object]] = None,
+        initargs: Iterable[Any] = (),
+        maxtasksperchild: Optional[int] = None,
+        *,
+        context: Any = None,
+        _transport: Optional[str] = None,
+    ) -> None:
+        self._core: Optional[WorkerPool] = None  # for __del__ if __init__ raises
+        ctx = resolve_context(context)
+        size = resolve_worker_count(processes, executor=False)
+        if maxtasksperchild is not None and (
+            not isinstance(maxtasksperchild, int) or maxtasksperchild <= 0
+        ):
+            raise ValueError("maxtasksperchild must be a positive int or None")
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
+        self._ctx = ctx
+        self._processes = size
+        self._initializer = initializer
+        self._initargs = tuple(initargs)
+        self._maxtasksperchild = maxtasksperchild
+        self._feeder_threads: list[threading.Thread] = []
+        core = WorkerPool(
+            ctx,
+            size,
+            initializer,
+            self._initargs,
+            maxtasksperchild,
+            flavour="pool",
+            error_type=ChildError,
+            process_factory=type(self).Process,
+            transport=_transport,
+        )
+        try:
+            core.start_workers()
+        except BaseException:
+            core.terminate()
+            raise
+        core.start_thread(f"compat-Pool-{id(self):x}")
+        self._core = core
+        from multiprocessing import util
+
+        # Like the standard library: terminate when the pool is collected unclosed,
+        # and at interpreter exit before multiprocessing reaps daemonic children.
+        self._terminate = util.Finalize(self, core.terminate, exitpriority=15)
+
+    @property
+    def _state(self) -> str:
+        return self._core.state if self._core is not None else "INIT"
+
+    @property
+    def _pool(self) -> list[Any]:
+        """The live worker ``Process`` objects."""
+        return self._core.processes if self._core is not None else []
+
+    def _check_running(self) -> None:
+        if self._core is None or self._core.state != RUN:
+            raise ValueError("Pool not running")
+
+    def _live_core(self) -> WorkerPool:
+        self._check_running()
+        assert self._core is not None
+        return self._core
+
+    def apply(
+        self, func: Callable[..., _T], args: Iterable[Any] = (), kwds: Mapping[str, Any] = {}
+    ) -> _T:
+        """Call ``func(*args, **kwds)`` in a worker and return its result."""
+        return self.apply_async(func, args, kwds).get()
+
+    def apply_async(
+        self,
+        func: Callable[..., _T],
+        args: Iterable[Any] = (),
+        kwds: Mapping[str, Any] = {},
+        callback: Optional[Callable[[_T], object]] = None,
+        error_callback: Optional[Callable[[BaseException], object]] = None,
+    ) -> ApplyResult[_T]:
+        """Start ``func(*args, **kwds)`` in a worker; return an AsyncResult at once."""
+        core = self._live_core()
+        result: ApplyResult[_T] = ApplyResult(self, callback, error_callback)
+        task = _make_task(result, 0, wire.APPLY, func, args, kwds, "apply_async")
+        if task is not None:
+            core.submit([task])
+        return result
+
+    def map(
+        self, func: Callable[[_S], _T], iterable: Iterable[_S], chunksize: Optional[int] = None
+    ) -> list[_T]:
+        """``list(map(func, iterable))``, run in chunks across the workers."""
+        return self._map_async(func, iterable, wire.MAP, chunksize, None, None, "map").get()
+
+    def starmap(
+        self,
+        func: Callable[..., _T],
+        iterable: Iterable[Iterable[Any]],
+        chunksize: Optional[int] = None,
+    ) -> list[_T]:
+        """Like :meth:`map`, with each element unpacked as the arguments."""
+        result = self._map_async(func, iterable, wire.STARMAP, chunksize, None, None, "starmap")
+        return result.get()
+
+    def map_async(
+        self,
+        func: Callable[[_S], _T],
+        iterable: Iterable[_S],
+        chunksize: Optional[int] = None,
+        callback: Optional[Callable[[list[_T]], object]] = None,
+        error_callback: Optional[Callable[[BaseException], object]] = None,
+    ) -> MapResult[_T]:
+        """Asynchronous :meth:`map`; returns a result whose ``get()`` is the list."""
+        return self._map_async(
+            func, iterable, wire.MAP, chunksize, callback, error_callback, "map_async"
+        )
+
+    def starmap_async(
+        self,
+        func: Callable[..., _T],
+        iterable: Iterable[Iterable[Any]],
+        chunksize: Optional[int] = None,
+        callback: Optional[Callable[[list[_T]], object]] = None,
+        error_callback: Optional[Callable[[BaseException], object]] = None,
+    ) -> MapResult[_T]:
+        """Asynchronous :meth:`starmap`."""
+        return self._map_async(
+            func, iterable, wire.STARMAP, chunksize, callback, error_callback, "starmap_async"
+        )
+
+    def _map_async(
+        self,
+        func: Callable[..., Any],
+        iterable: Iterable[Any],
+        kind: int,
+        chunksize: Optional[int],
+        callback: Optional[Callable[[list[Any]], object]],
+        error_callback: Optional[Callable[[BaseException], object]],
+        label: str,
+    ) -> MapResult[Any]:
+        core = self._live_core()
+        items = iterable if hasattr(iterable, "__len__") else list(iterable)
+        length = len(items)  # type: ignore[arg-type]
+        if chunksize is None:
+            chunksize, extra = divmod(length, self._processes * 4)
+            if extra:
+                chunksize += 1
+        elif chunksize < 1:
+            raise ValueError(f"Chunksize must be 1+, not {chunksize!r}")
+        if length == 0:
+            chunksize = 0
+        result: MapResult[Any] = MapResult(self, chunksize, length, callback, error_callback)
+        if length == 0:
+            return result
+        it = iter(items)
+        batch: list[Task] = []
+        for index in itertools.count():
+            chunk = tuple(itertools.islice(it, chunksize))
+            if not chunk:
+                break
+            task = _make_task(result, index, kind, func, chunk, None, label)
+            if task is not None:
+                batch.append(task)
+            # The first chunk goes out at once, so workers start while the rest is
+            # pickled; then in groups, to take the pool's lock less often.
+            if index == 0 or len(batch) >= 64:
+                core.submit(batch)
+                batch = []
+        if batch:
+            core.submit(batch)
+        return result
+
+    def imap(
+        self, func: Callable[[_S], _T], iterable: Iterable[_S], chunksize: Optional[int] = 1
+    ) -> IMapIterator[_T]:
+        """Like :meth:`map`, but an iterator of results in input order, produced while
+        ``iterable`` is still being consumed (in a background thread, as in the
+        standard library)."""
+        return self._imap(IMapIterator, func, iterable, chunksize, "imap")
+
+    def imap_unordered(
+        self, func: Callable[[_S], _T], iterable: Iterable[_S], chunksize: Optional[int] = 1
+    ) -> IMapIterator[_T]:
+        """Like :meth:`imap`, with results in the order they finish."""
+        return self._imap(IMapUnorderedIterator, func, iterable, chunksize, "imap_unordered")
+
+    def _imap(
+        self,
+        cls: type[IMapIterator[Any]],
+        func: Callable[..., Any],
+        iterable: Iterable[Any],
+        chunksize: Optional[int],
+        label: str,
+    ) -> IMapIterator[Any]:
+        core = self._live_core()
+        if chunksize is None:
+            chunksize = 1
+        if chunksize < 1:
+            raise ValueError(f"Chunksize must be 1+, not {chunksize!r}")
+        result = cls(self, flatten=chunksize > 1)
+        core.add_feeder()
+        thread = threading.Thread(
+            target=_feed,
+            args=(core, result, func, iterable, chunksize, label),
+            name=f"compat-Pool-{label}-feeder",
+            daemon=True,
+        )
+        self._feeder_threads = [t for t in self._feeder_threads if t.is_alive()]
+        self._feeder_threads.append(thread)
+        try:
+            thread.start()
+        except BaseException:
+            core.remove_feeder()
+            raise
+        return result
+
+    def close(self) -> None:
+        """Accept no more tasks; workers exit when the submitted ones are done."""
+        if self._core is not None:
+            self._core.close()
+
+    def terminate(self) -> None:
+        """Stop the workers now (SIGTERM, then SIGKILL after 2 s; TerminateProcess on
+        Windows). Unfinished results fail with :class:`compat.ChildError`."""
+        self._terminate()
+
+    def join(self) -> None:
+        """Wait for the workers to exit; call :meth:`close` or :meth:`terminate` first.
+
+        When it returns, the pool's own threads have ended too."""
+        core = self._core
+        if core is None or core.state == RUN:
+            raise ValueError("Pool is still running")
+        for thread in list(self._feeder_threads):
+            thread.join()
+        core.join()
+
+    def __enter__(self) -> Pool:
+        self._check_running()
+        return self
+
+    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        if exc_type is None:
+            self.close()
+            self.join()
+        else:
+            self.terminate()
+
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
+        core = getattr(self, "_core", None)
+        if core is not None and core.state == RUN:
+            _warn(f"unclosed running multiprocessing pool {self!r}", ResourceWarning, source=self)
+
+
+def _make_task(
+    sink: Any, index: int, kind: int, func: Any, args: Any, kwds: Any, label: str
+) -> Optional[Task]:
+    """A task with its pickled payload, or None after failing ``sink`` with the
+    pickling error (the standard library also reports it through the result)."""
+    try:
+        blob = wire.dumps((kind, func, args, kwds))
+    except Exception as exc:
+        sink._deliver(index, False, exc)
+        return None
+    return Task(sink, index, kind, func, args, label, blob)
+
+
+def _feed(
+    core: WorkerPool,
+    result: IMapIterator[Any],
+    func: Callable[..., Any],
+    iterable: Iterable[Any],
+    chunksize: int,
+    label: str,
+) -> None:
+    kind = wire.APPLY if chunksize == 1 else wire.MAP
+    count = 0
+    limit = _FEED_AHEAD * core.size
+    try:
+        it: Iterator[Any] = iter(iterable)
+        while core.state != TERMINATE:
+            try:
+                if chunksize == 1:
+                    args: Any = (next(it),)
+                else:
+                    args = tuple(itertools.islice(it, chunksize))
+                    if not args:
+                        break
+            except StopIteration:
+                break
+            except Exception as exc:
+                # The standard library's rule: the error takes the next position.
+                result._deliver(count, False, exc)
+                count += 1
+                break
+            kwds: Optional[dict[str, Any]] = {} if kind == wire.APPLY else None
+            task = _make_task(result, count, kind, func, args, kwds, label)
+            count += 1
+            if task is not None:
+                core.submit([task])
+                core.wait_for_room(limit)
+    finally:
+        result._set_length(count)
+        core.remove_feeder()

@@ -1,0 +1,240 @@
+"""What :class:`compat.Pool` returns: AsyncResult, MapResult and the imap iterators.
+
+They subclass the standard library's classes, so ``isinstance(r,
+multiprocessing.pool.AsyncResult)`` and type annotations keep working, but they
+share nothing else with them: no ``threading.Event`` is made unless somebody waits
+(most results are ready before ``get()``), and ``get()`` on the pool's own manager
+thread (from inside a callback) raises instead of deadlocking.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import threading
+from multiprocessing import TimeoutError as MpTimeoutError
+from multiprocessing import pool as _mp_pool
+from typing import TYPE_CHECKING, Any, Callable, Generic, Optional, TypeVar
+
+_T = TypeVar("_T")
+
+# One lock for the ready flag of every result: held for a few instructions, and only
+# contended when a thread starts waiting exactly as a result arrives.
+_READY_LOCK = threading.Lock()
+_JOBS = itertools.count()
+
+Callback = Optional[Callable[[Any], object]]
+
+
+def _deadlock_guard(owner: Any) -> None:
+    """Raise instead of waiting forever on the thread that would deliver the result."""
+    thread = getattr(getattr(owner, "_core", None), "thread", None)
+    if thread is not None and thread is threading.current_thread():
+        raise RuntimeError(
+            "waiting for a pool result inside a pool callback would deadlock: "
+            "callbacks run on the pool's manager thread, which delivers the results"
+        )
+
+
+class ApplyResult(_mp_pool.ApplyResult[_T]):
+    """The result of :meth:`compat.Pool.apply_async`; same interface as
+    ``multiprocessing.pool.AsyncResult`` (``get``, ``wait``, ``ready``, ``successful``)."""
+
+    def __init__(
+        self,
+        pool: Any,
+        callback: Callback,
+        error_callback: Optional[Callable[[BaseException], object]],
+    ) -> None:
+        # The standard library's __init__ registers in pool._cache and makes an Event;
+        # neither exists here.
+        self._pool: Any = pool  # keeps the pool alive while the result is pending
+        self._job = next(_JOBS)
+        self._callback = callback
+        self._error_callback = error_callback
+        self._is_ready = False
+        self._waiter: Optional[threading.Event] = None
+        self._success = False
+        self._value: Any = None
+
+    def ready(self) -> bool:
+        return self._is_ready
+
+    def successful(self) -> bool:
+        if not self._is_ready:
+            raise ValueError(f"{self!r} not ready")
+        return self._success
+
+    def wait(self, timeout: Optional[float] = None) -> None:
+        if self._is_ready:
+            return
+        with _READY_LOCK:
+            if self.ready():  # a call, so that type checkers do not narrow it
+                return
+            waiter = self._waiter
+            if waiter is None:
+                waiter = self._waiter = threading.Event()
+            pool = self._pool
+        if timeout is None:
+            _deadlock_guard(pool)
+        waiter.wait(timeout)
+
+    def get(self, timeout: Optional[float] = None) -> _T:
+        self.wait(timeout)
+        if not self._is_ready:
+            raise MpTimeoutError
+        if self._success:
+            return self._value  # type: ignore[no-any-return]
+        raise self._value
+
+    def _deliver(self, index: int, ok: bool, value: Any) -> None:
+        self._success = ok
+        self._value = value
+        try:
+            if ok:
+                if self._callback is not None:
+                    self._callback(value)
+            elif self._error_callback is not None:
+                self._error_callback(value)
+        finally:
+            self._set_ready()
+
+    def _set_ready(self) -> None:
+        with _READY_LOCK:
+            self._is_ready = True
+            waiter = self._waiter
+        if waiter is not None:
+            waiter.set()
+        self._pool = None
+
+
+AsyncResult = ApplyResult
+
+
+class MapResult(ApplyResult[list[_T]], _mp_pool.MapResult[_T]):
+    """The result of ``map_async`` / ``starmap_async``: ready when every chunk is in;
+    the first failure is the one raised (the standard library's rule)."""
+
+    def __init__(
+        self,
+        pool: Any,
+        chunksize: int,
+        length: int,
+        callback: Callback,
+        error_callback: Optional[Callable[[BaseException], object]],
+    ) -> None:
+        super().__init__(pool, callback, error_callback)
+        self._success = True
+        self._value = [None] * length
+        self._chunksize = chunksize
+        self._number_left = 0 if chunksize <= 0 else -(-length // chunksize)
+        self._error: Optional[BaseException] = None
+        if self._number_left == 0:
+            ApplyResult._deliver(self, 0, True, self._value)
+
+    def _deliver(self, index: int, ok: bool, value: Any) -> None:
+        with _READY_LOCK:
+            if ok:
+                size = self._chunksize
+                self._value[index * size : (index + 1) * size] = value
+            elif self._error is None:
+                self._error = value
+            self._number_left -= 1
+            done = self._number_left == 0
+        if done:
+            if self._error is None:
+                ApplyResult._deliver(self, index, True, self._value)
+            else:
+                ApplyResult._deliver(self, index, False, self._error)
+
+
+if TYPE_CHECKING:
+    from multiprocessing.pool import IMapIterator as _IMapBase
+else:
+
+    class _IMapBase(_mp_pool.IMapIterator, Generic[_T]):
+        pass
+
+
+class IMapIterator(_IMapBase[_T]):
+    """The iterator :meth:`compat.Pool.imap` returns: results in input order;
+    ``next(timeout)`` raises ``multiprocessing.TimeoutError`` when none arrives in
+    time. With ``chunksize > 1`` it yields the items of each chunk in turn (the
+    standard library returns a plain generator there, without ``next(timeout)``)."""
+
+    def __init__(self, pool: Any, *, flatten: bool = False) -> None:
+        self._pool: Any = pool
+        self._core = pool._core
+        self._cond = threading.Condition(threading.Lock())
+        self._job = next(_JOBS)
+        self._items: collections.deque[tuple[bool, Any]] = collections.deque()
+        self._index = 0
+        self._length: Optional[int] = None
+        self._unsorted: dict[int, tuple[bool, Any]] = {}
+        self._flatten = flatten
+        self._chunk: collections.deque[Any] = collections.deque()
+
+    def __iter__(self) -> IMapIterator[_T]:
+        return self
+
+    def next(self, timeout: Optional[float] = None) -> _T:
+        if self._flatten:
+            while not self._chunk:
+                self._chunk.extend(self._next_item(timeout))
+            return self._chunk.popleft()  # type: ignore[no-any-return]
+        return self._next_item(timeout)  # type: ignore[no-any-return]
+
+    __next__ = next
+
+    def _next_item(self, timeout: Optional[float]) -> Any:
+        with self._cond:
+            if not self._items:
+                if self._index == self._length:
+                    self._pool = None
+                    raise StopIteration
+                if timeout is None:
+                    _deadlock_guard(self)
+                self._cond.wait(timeout)
+                if not self._items:
+                    if self._index == self._length:
+                        self._pool = None
+                        raise StopIteration
+                    raise MpTimeoutError
+            ok, value = self._items.popleft()
+        if ok:
+            return value
+        raise value
+
+    def _deliver(self, index: int, ok: bool, value: Any) -> None:
+        with self._cond:
+            if self._index == index:
+                self._items.append((ok, value))
+                self._index += 1
+                while self._index in self._unsorted:
+                    self._items.append(self._unsorted.pop(self._index))
+                    self._index += 1
+                self._cond.notify()
+            else:
+                self._unsorted[index] = (ok, value)
+            if self._index == self._length:
+                self._cond.notify()
+                self._pool = None
+
+    def _set_length(self, length: int) -> None:
+        with self._cond:
+            self._length = length
+            if self._index == self._length:
+                self._cond.notify()
+                self._pool = None
+
+
+class IMapUnorderedIterator(IMapIterator[_T]):
+    """The iterator :meth:`compat.Pool.imap_unordered` returns: results as they come."""
+
+    def _deliver(self, index: int, ok: bool, value: Any) -> None:
+        with self._cond:
+            self._items.append((ok, value))
+            self._index += 1
+            self._cond.notify()
+            if self._index == self._length:
+                self._pool = None

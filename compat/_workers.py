@@ -1,0 +1,542 @@
+"""The worker machinery under :class:`compat.Pool` and :class:`compat.ProcessPoolExecutor`.
+
+Shape, and why it differs from the standard library's:
+
+- Each worker has its own duplex pipe, so the parent knows which tasks each worker
+  holds. ``multiprocessing.Pool`` shares one task queue and one result queue among
+  all workers; a worker killed while holding the queue's lock, or a task taken and
+  never answered, then hangs the pool forever (cpython#96062, bpo-22393; research
+  POOL-04). Here a dead worker is noticed through its process sentinel (POSIX) or
+  the end of its pipe (Windows), the task it was running fails with ``ChildError``,
+  the tasks queued behind it go back to the queue, and a replacement starts.
+- One manager thread per pool (the standard library uses three) waits on every
+  worker at once, reads results, and hands out work; a submitting thread gives work
+  straight to an idle worker without waking it.
+- Work goes only to idle workers, in batches sized like guided scheduling: an idle
+  worker takes ``1 / (2 * workers)`` of the backlog (at most 256 tasks). Tiny tasks
+  then cost one pipe round trip per batch instead of per task, and the last batches
+  shrink so that no worker is left with a long tail. A worker is never sent work
+  while it may be blocked writing results, so the two pipe directions cannot
+  deadlock.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import pickle
+import threading
+import time
+from typing import Any, Callable, Optional, cast
+
+from . import _worker_main as wire
+from ._workers_io import DEFAULT_TRANSPORT, Wakeup, make_waiter
+from ._workers_procs import (
+    REAP_GRACE,
+    WorkerProc,
+    ask_to_exit,
+    close_quietly,
+    default_process,
+    drain_and_reap,
+    method_of,
+    start_worker,
+)
+from ._workers_tasks import (
+    STARTUP_FAILURES,
+    Delivery,
+    ErrorMaker,
+    Task,
+    deliver,
+    exitcode_of,
+    take_batch,
+)
+
+RUN = "RUN"
+CLOSE = "CLOSE"
+TERMINATE = "TERMINATE"
+
+MAX_BATCH = 256
+BATCH_SHARE = 2
+#: Seconds of work a batch should hold once task durations are known: long tasks go
+#: out one or two at a time (so no task waits behind a slow or descheduled worker),
+#: tiny ones by the hundred.
+BATCH_SECONDS = 0.01
+#: Largest message sent to a worker that is still busy (its next batch, so that it
+#: never idles through a round trip). Two of them must fit an empty pipe buffer on
+#: every OS (macOS socket buffers and Windows multiprocessing pipes hold 8 KiB), so
+#: writing one cannot block while the worker itself blocks writing results.
+PREFETCH_BYTES = 2048
+#: Seconds a worker may take to exit once asked (close) before it is terminated.
+EXIT_GRACE = 10.0
+#: Seconds between terminate() (SIGTERM) and kill() (SIGKILL) for a worker.
+KILL_GRACE = 2.0
+
+
+class WorkerPool:
+    """Processes, pipes and one manager thread; knows nothing of the public APIs."""
+
+    def __init__(
+        self,
+        mp_context: Any,
+        size: int,
+        initializer: Optional[Callable[..., object]],
+        initargs: tuple[Any, ...],
+        maxtasks: Optional[int],
+        *,
+        flavour: str,
+        error_type: Callable[..., BaseException],
+        process_factory: Optional[Callable[..., Any]] = None,
+        transport: Optional[str] = None,
+        lazy: bool = False,
+    ) -> None:
+        self._ctx = mp_context
+        self.lazy = lazy
+        self.method: Optional[str] = method_of(mp_context)
+        self._errors = ErrorMaker(error_type, self.method, flavour)
+        self.size = size
+        self._initializer = initializer
+        self._initargs = initargs
+        self._maxtasks = maxtasks
+        self._flavour = flavour
+        self._process_factory = process_factory or default_process
+        self.transport = transport or DEFAULT_TRANSPORT
+        self._watch_sentinels = self.transport == "stream"
+        self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)
+        self._pending: collections.deque[Task] = collections.deque()
+        self._workers: list[WorkerProc] = []
+        self.state = RUN
+        self.broken: Optional[BaseException] = None
+        self._feeders = 0
+        self._startup_failures = 0
+        self._last_startup_exit: Optional[int] = None
+        self._seq = itertools.count(1)
+        self._task_seconds: Optional[float] = None  # running estimate of one task's time
+        self._waiter = make_waiter(self.transport)
+        self._wakeup = Wakeup(self.transport)
+        self._waiter.add(self._wakeup.waitable, None)
+        self._thread: Optional[threading.Thread] = None
+        self._exit_deadline: Optional[float] = None
+        self._killed_stragglers = False
+        self._closed_resources = False
+
+    def start_workers(self, count: Optional[int] = None) -> None:
+        """Start workers up to ``count`` (default: the pool size) in this thread."""
+        with self._lock:
+            target = self.size if count is None else min(count, self.size)
+            while len(self._workers) < target:
+                self._start_worker_locked()
+
+    def start_thread(self, name: str) -> None:
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+            self._thread.start()
+
+    def _start_worker_locked(self) -> WorkerProc:
+        worker = start_worker(
+            self._ctx,
+            self._process_factory,
+            self.transport,
+            self._initializer,
+            self._initargs,
+            self._maxtasks,
+            self._flavour,
+        )
+        self._workers.append(worker)
+        self._waiter.add(worker.conn, (worker, False))
+        if self._watch_sentinels:
+            self._waiter.add(worker.proc.sentinel, (worker, True))
+        if self._thread is not None and self._thread is not threading.current_thread():
+            # The manager's wait started before this worker existed.
+            self._wakeup.wake()
+        return worker
+
+    def next_seq(self) -> int:
+        return next(self._seq)
+
+    def add_feeder(self) -> None:
+        with self._lock:
+            self._feeders += 1
+
+    def remove_feeder(self) -> None:
+        with self._lock:
+            self._feeders -= 1
+        self._wakeup.wake()
+
+    def submit(self, tasks: list[Task], *, lazy: bool = False) -> None:
+        """Queue ``tasks`` and hand them to idle workers now if there are any.
+
+        ``lazy``: start workers on demand, up to the pool size (the executor)."""
+        refused: list[Delivery] = []
+        sends: list[tuple[WorkerProc, list[Task]]] = []
+        with self._lock:
+            for task in tasks:
+                task.seq = next(self._seq)
+            if self.broken is not None or self.state == TERMINATE:
+                error = self.broken or self._errors.terminated(None, None, started=False)
+                refused = [(t, False, error, False) for t in tasks]
+            else:
+                if lazy:
+                    self._grow_locked(len(tasks))
+                self._pending.extend(tasks)
+                sends = self._dispatch_locked()
+        if refused:
+            self._deliver(refused)
+            return
+        if sends:
+            self._send(sends)
+
+    def take_pending(self) -> list[Task]:
+        """Remove and return the tasks no worker has received yet."""
+        with self._lock:
+            tasks = list(self._pending)
+            self._pending.clear()
+            self._room.notify_all()
+        self._wakeup.wake()
+        return tasks
+
+    def wait_for_room(self, limit: int) -> None:
+        """Block while more than ``limit`` tasks wait (imap feeders: backpressure)."""
+        with self._room:
+            while len(self._pending) > limit and self.state != TERMINATE:
+                self._room.wait(0.5)
+
+    def _grow_locked(self, extra: int = 0) -> None:
+        if self.state == TERMINATE or self.broken is not None:
+            return
+        idle = sum(1 for w in self._workers if w.idle)
+        while len(self._workers) < self.size and idle < len(self._pending) + extra:
+            self._start_worker_locked()
+            idle += 1
+
+    def _dispatch_locked(self) -> list[tuple[WorkerProc, list[Task]]]:
+        pending = self._pending
+        sends: list[tuple[WorkerProc, list[Task]]] = []
+        if not pending or self.state == TERMINATE:
+            return sends
+        workers = self._workers
+        live = sum(1 for w in workers if not (w.exiting or w.dead) and w.budget != 0) or 1
+        cap = MAX_BATCH
+        if self._task_seconds is not None:
+            cap = max(1, min(MAX_BATCH, int(BATCH_SECONDS / max(self._task_seconds, 1e-7))))
+        now = time.monotonic()
+        assigned: list[WorkerProc] = []
+        for prefetch in (False, True):
+            for w in workers:
+                if not pending:
+                    break
+                if not prefetch:
+                    if not w.idle:
+                        continue
+                elif not w.may_prefetch(now, self._task_seconds, PREFETCH_BYTES) or (
+                    w.sending and w not in assigned
+                ):
+                    # (Another thread may still be writing this worker's current
+                    # batch; a batch written before it would run out of order.)
+                    continue
+                n = min(cap, max(1, -(-len(pending) // (BATCH_SHARE * live))))
+                if w.budget is not None:
+                    n = min(n, w.budget)
+                batch, size = take_batch(pending, n, PREFETCH_BYTES if prefetch else None)
+                if batch:
+                    w.batches.append([now, len(batch), 0, size])
+                    w.outstanding.extend(batch)
+                    if w.budget is not None:
+                        w.budget -= len(batch)
+                    w.sending += 1
+                    sends.append((w, batch))
+                    assigned.append(w)
+        if self._feeders:
+            self._room.notify_all()
+        return sends
+
+    def _send(self, sends: list[tuple[WorkerProc, list[Task]]]) -> None:
+        for w, batch in sends:
+            payload = pickle.dumps([(t.seq, t.blob) for t in batch], wire.PROTOCOL)
+            try:
+                w.conn.send_bytes(payload)
+            except (OSError, ValueError):
+                # The worker died (or the pool was terminated); its death handler
+                # puts these tasks back, because the worker never saw them. Tasks of
+                # batches written before are judged as usual.
+                with self._lock:
+                    w.unsent.update(t.seq for t in batch)
+                w.send_failed = True
+            with self._lock:
+                w.sending -= 1
+                if w.dead and not w.sending:
+                    close_quietly(w.conn)
+        if any(w.send_failed for w, _ in sends):
+            self._wakeup.wake()
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # a bug here must never leave results waiting
+            import traceback
+
+            traceback.print_exc()
+            self._abort(exc)
+        finally:
+            if self.state == TERMINATE:
+                # terminate() ran on this thread (a finalizer triggered by a
+                # callback) and could not release what this thread was using.
+                self._release()
+
+    def _loop(self) -> None:
+        while True:
+            timeout: Optional[float] = None
+            with self._lock:
+                if self.state == TERMINATE:
+                    return
+                if self.state == CLOSE and self._drained_locked():
+                    if not self._workers:
+                        return
+                    timeout = self._exit_workers_locked()
+            ready = self._waiter.wait(timeout)
+            frames: dict[WorkerProc, list[bytes]] = {}
+            dead: list[WorkerProc] = []
+            for key in ready:
+                if key is None:
+                    self._wakeup.clear()
+                    continue
+                worker, is_sentinel = cast("tuple[WorkerProc, bool]", key)
+                if worker.dead or worker in dead:
+                    continue
+                if is_sentinel or not worker.reader.read(frames.setdefault(worker, [])):
+                    dead.append(worker)
+            for worker in list(self._workers):
+                if worker.send_failed and worker not in dead and not worker.dead:
+                    dead.append(worker)
+            for worker in dead:
+                drain_and_reap(self._waiter, worker, frames.setdefault(worker, []))
+            deliveries: list[Delivery] = []
+            with self._lock:
+                if self.state == TERMINATE:
+                    return
+                for worker, got in frames.items():
+                    self._on_frames_locked(worker, got, deliveries)
+                for worker in dead:
+                    self._on_death_locked(worker, deliveries)
+                self._maintain_locked(deliveries)
+                sends = self._dispatch_locked()
+            if sends:
+                self._send(sends)
+            if deliveries:
+                self._deliver(deliveries)
+
+    def _on_frames_locked(self, w: WorkerProc, frames: list[bytes], out: list[Delivery]) -> None:
+        for frame in frames:
+            kind, seq, seconds = wire.HEADER.unpack_from(frame)
+            if kind == wire.READY:
+                w.ready = True
+                self._startup_failures = 0
+                continue
+            if kind == wire.INIT_FAILED:
+                w.init_failed = True
+                self._break_locked(self._errors.initializer_failed(frame), out)
+                continue
+            queue = w.outstanding
+            if queue and queue[0].seq == seq:
+                task = queue.popleft()
+            else:
+                # Not the head: never expected (batches are written in order), but a
+                # result must not be lost; None means terminate() took the task.
+                found = next((t for t in queue if t.seq == seq), None)
+                if found is None:
+                    continue
+                queue.remove(found)
+                task = found
+            out.append((task, kind == wire.RESULT, frame, True))
+            # The worker measured the run time itself: round trips and scheduling
+            # delays (large on a busy machine) must not make tiny tasks look long.
+            est = self._task_seconds
+            self._task_seconds = seconds if est is None else 0.8 * est + 0.2 * seconds
+            batch = w.batches[0]
+            batch[2] += 1
+            if batch[2] >= batch[1]:
+                w.batches.popleft()
+                w.last_done = time.monotonic()
+
+    def _on_death_locked(self, w: WorkerProc, out: list[Delivery]) -> None:
+        w.dead = True
+        if w in self._workers:
+            self._workers.remove(w)
+        self._waiter.remove(w.conn)
+        if self._watch_sentinels:
+            self._waiter.remove(w.proc.sentinel)
+        if not w.sending:
+            close_quietly(w.conn)
+        tasks = list(w.outstanding)
+        w.outstanding.clear()
+        w.batches.clear()
+        exitcode = exitcode_of(w.proc)
+        if not w.ready and not w.init_failed:
+            self._startup_failures += 1
+            self._last_startup_exit = exitcode
+        if tasks:
+            if w.ready and tasks[0].seq not in w.unsent:
+                # Tasks run in order and each result is sent before the next task
+                # starts, so the first unanswered task is the one that was running.
+                out.append((tasks[0], False, self._errors.died(w.proc, exitcode, tasks[0]), False))
+                tasks = tasks[1:]
+            self._pending.extendleft(reversed(tasks))
+        if self._startup_failures >= STARTUP_FAILURES and self.broken is None:
+            self._break_locked(self._errors.startup_failed(w.proc, self._last_startup_exit), out)
+        elif self.broken is not None:
+            self._break_locked(self.broken, out)
+
+    def _maintain_locked(self, out: list[Delivery]) -> None:
+        if self.state == TERMINATE or self.broken is not None:
+            return
+        if self.state == CLOSE and self._drained_locked():
+            return
+        try:
+            if self.lazy:
+                self._grow_locked()
+            else:
+                while len(self._workers) < self.size:
+                    self._start_worker_locked()
+        except Exception as exc:
+            self._break_locked(self._errors.cannot_start(exc), out)
+
+    def _drained_locked(self) -> bool:
+        return (
+            not self._pending
+            and not self._feeders
+            and not any(w.outstanding for w in self._workers)
+        )
+
+    def _exit_workers_locked(self) -> float:
+        now = time.monotonic()
+        if self._exit_deadline is None:
+            self._exit_deadline = now + EXIT_GRACE
+        for w in self._workers:
+            ask_to_exit(w)
+        if now >= self._exit_deadline:
+            # A worker that does not exit when asked (a non-daemon thread started by
+            # a task, a hung atexit handler) must not make join() wait forever.
+            for w in self._workers:
+                if self._killed_stragglers:
+                    w.proc.kill()
+                else:
+                    w.proc.terminate()
+            self._killed_stragglers = True
+            self._exit_deadline = now + KILL_GRACE
+        return max(0.05, self._exit_deadline - now)
+
+    def _break_locked(self, error: BaseException, out: list[Delivery]) -> None:
+        if self.broken is None:
+            self.broken = error
+        while self._pending:
+            out.append((self._pending.popleft(), False, self.broken, False))
+
+    def _deliver(self, items: list[Delivery]) -> None:
+        deliver(items, self._errors)
+
+    def close(self) -> None:
+        with self._lock:
+            if self.state == RUN:
+                self.state = CLOSE
+        self._wakeup.wake()
+
+    def terminate(self, *, kill: bool = False) -> None:
+        """Stop every worker now; tasks not finished fail. Bounded in time."""
+        with self._lock:
+            self.state = TERMINATE
+            self._room.notify_all()
+            workers = list(self._workers)
+            orphans = list(self._pending)
+            self._pending.clear()
+            running = [(w, list(w.outstanding)) for w in workers]
+            for w in workers:
+                w.outstanding.clear()
+                w.batches.clear()
+        self._wakeup.wake()
+        for w in workers:
+            try:
+                if kill:
+                    w.proc.kill()
+                else:
+                    w.proc.terminate()
+            except (OSError, ValueError, AttributeError):
+                pass
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(KILL_GRACE + REAP_GRACE)
+        deadline = time.monotonic() + KILL_GRACE
+        for w in workers:
+            try:
+                w.proc.join(max(0.0, deadline - time.monotonic()))
+                if w.proc.exitcode is None:
+                    w.proc.kill()
+                    w.proc.join(REAP_GRACE)
+            except (OSError, ValueError, AttributeError):
+                pass
+        failures: list[Delivery] = [
+            (t, False, self._errors.terminated(None, t, started=False), False) for t in orphans
+        ]
+        for w, tasks in running:
+            for i, t in enumerate(tasks):
+                failures.append(
+                    (
+                        t,
+                        False,
+                        self._errors.terminated(w.proc, t, started=(i == 0), killed=kill),
+                        False,
+                    )
+                )
+        self._deliver(failures)
+        if thread is None or not thread.is_alive():
+            self._release()
+
+    def _abort(self, exc: BaseException) -> None:
+        with self._lock:
+            self.broken = self._errors.manager_failed(exc)
+        self.terminate(kill=True)
+
+    def join(self, timeout: Optional[float] = None) -> bool:
+        """Wait for the manager thread and the workers; True when all have ended."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                return False
+        with self._lock:
+            workers = list(self._workers)
+        for w in workers:
+            w.proc.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        if all(w.proc.exitcode is not None for w in workers):
+            self._release()
+            return True
+        return False
+
+    def _release(self) -> None:
+        with self._lock:
+            if self._closed_resources:
+                return
+            self._closed_resources = True
+            workers = list(self._workers)
+            self._workers = []
+            for w in workers:
+                w.dead = True
+                if not w.sending:  # else the sending thread closes it when done
+                    close_quietly(w.conn)
+        self._wakeup.close()
+
+    @property
+    def processes(self) -> list[Any]:
+        """The live worker processes."""
+        with self._lock:
+            workers = list(self._workers)
+        return [w.proc for w in workers if not w.dead and w.proc.exitcode is None]
+
+    @property
+    def thread(self) -> Optional[threading.Thread]:
+        return self._thread
+
+
+__all__ = ["CLOSE", "RUN", "TERMINATE", "Task", "WorkerPool"]

@@ -1,0 +1,157 @@
+"""One pool worker as the parent sees it: its process, its pipe, the tasks it holds,
+and the process-level steps (start it, reap it, ask it to exit)."""
+
+from __future__ import annotations
+
+import collections
+from typing import Any, Callable, Optional
+
+from . import _worker_main as wire
+from ._workers_io import make_reader
+from ._workers_tasks import Task
+
+#: Seconds to wait for a process to finish exiting once its pipe has closed.
+REAP_GRACE = 5.0
+
+
+class WorkerProc:
+    """A worker process and the parent's bookkeeping for it."""
+
+    __slots__ = (
+        "batches",
+        "budget",
+        "conn",
+        "dead",
+        "exiting",
+        "init_failed",
+        "last_done",
+        "outstanding",
+        "proc",
+        "reader",
+        "ready",
+        "send_failed",
+        "sending",
+        "unsent",
+    )
+
+    def __init__(self, proc: Any, conn: Any, reader: Any, budget: Optional[int]) -> None:
+        self.proc = proc
+        self.conn = conn
+        self.reader = reader
+        #: tasks it may still be sent before maxtasksperchild retires it (None: no limit)
+        self.budget = budget
+        #: tasks sent and not answered yet, in the order the worker runs them
+        self.outstanding: collections.deque[Task] = collections.deque()
+        self.ready = False  # its initializer finished
+        self.exiting = False  # asked to exit
+        self.dead = False
+        self.init_failed = False
+        self.send_failed = False
+        self.sending = 0  # batches being written by other threads right now
+        self.unsent: set[int] = set()  # seqs of tasks whose batch could not be written
+        #: [sent at (time.monotonic), tasks, results received, bytes] per batch in flight
+        self.batches: collections.deque[list[float]] = collections.deque()
+        self.last_done = 0.0  # when its previous batch finished
+
+    @property
+    def idle(self) -> bool:
+        return not (
+            self.outstanding or self.exiting or self.dead or self.budget == 0 or self.init_failed
+        )
+
+    def may_prefetch(self, now: float, task_seconds: Optional[float], max_bytes: int) -> bool:
+        """Whether it may get its next batch (of at most ``max_bytes``) before it
+        finishes the current one.
+
+        Only with one batch in flight that is either read already (a result of it
+        came back) or no larger than ``max_bytes``: its pipe from the parent then
+        holds at most ``max_bytes``, so one more such message cannot block. And only
+        when task durations are known and the current batch is not overdue: a worker
+        busy with a long task gets nothing more, so queued tasks go to the first
+        worker that frees up instead of waiting behind it.
+        """
+        if len(self.batches) != 1 or self.exiting or self.dead or self.init_failed:
+            return False
+        sent_at, count, answered, size = self.batches[0]
+        if self.budget == 0 or (answered == 0 and size > max_bytes) or task_seconds is None:
+            return False
+        return now - max(sent_at, self.last_done) < 2 * count * task_seconds + 0.002
+
+
+def start_worker(
+    ctx: Any,
+    process_factory: Callable[..., Any],
+    transport: str,
+    initializer: Optional[Callable[..., object]],
+    initargs: tuple[Any, ...],
+    maxtasks: Optional[int],
+    flavour: str,
+) -> WorkerProc:
+    """Start one worker process running :func:`compat._worker_main.worker_main`."""
+    parent_conn, child_conn = ctx.Pipe(duplex=True)
+    try:
+        proc = process_factory(
+            ctx,
+            target=wire.worker_main,
+            args=(child_conn, initializer, initargs, maxtasks, flavour),
+        )
+        # The standard library's names: ForkPoolWorker-3, SpawnPoolWorker-1...
+        proc.name = proc.name.replace("Process", "PoolWorker")
+        proc.daemon = True
+        proc.start()
+    except BaseException:
+        parent_conn.close()
+        raise
+    finally:
+        # The child has its own copy now (fork: inherited; spawn/forkserver: sent
+        # during start()); keeping ours would hide the child's death from EOF.
+        child_conn.close()
+    return WorkerProc(proc, parent_conn, make_reader(transport, parent_conn), maxtasks)
+
+
+def drain_and_reap(waiter: Any, w: WorkerProc, frames: list[bytes]) -> None:
+    """Read what a dead worker sent before it died, then reap its process."""
+    try:
+        while waiter.readable(w.conn) and w.reader.read(frames):
+            pass
+    except (OSError, ValueError):
+        pass
+    proc = w.proc
+    proc.join(REAP_GRACE)
+    if proc.exitcode is None:  # its pipe closed but it lives on: make it so
+        proc.kill()
+        proc.join(REAP_GRACE)
+
+
+def ask_to_exit(w: WorkerProc) -> None:
+    """Send the exit request (an empty message) once."""
+    if w.exiting:
+        return
+    w.exiting = True
+    try:
+        w.conn.send_bytes(b"")
+    except (OSError, ValueError):
+        pass
+
+
+def default_process(ctx: Any, *args: Any, **kwargs: Any) -> Any:
+    return ctx.Process(*args, **kwargs)
+
+
+def method_of(ctx: Any) -> Optional[str]:
+    """The start method of a multiprocessing context, or None if it cannot say."""
+    name = getattr(ctx, "_name", None)
+    if isinstance(name, str):
+        return name
+    try:
+        method = ctx.get_start_method(allow_none=False)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return method if isinstance(method, str) else None
+
+
+def close_quietly(conn: Any) -> None:
+    try:
+        conn.close()
+    except (OSError, ValueError):
+        pass
