@@ -67,16 +67,18 @@ def start_consumer(
 
 
 def _context(ctx: Any) -> Any:
+    """A context with ``Process``, ``Pipe`` and ``get_start_method()``: a compat
+    Context (its Process checks a spawn child's arguments before it starts) or a
+    multiprocessing context."""
     if ctx is None:
-        try:
-            from ._context import get_context
+        from ._context import get_context
 
-            ctx = get_context()
-        except ImportError:  # pragma: no cover - the facade is always there
-            import multiprocessing
-
-            return multiprocessing.get_context()
-    return getattr(ctx, "mp_context", ctx)
+        return get_context()
+    if not (hasattr(ctx, "Process") and hasattr(ctx, "Pipe")):
+        raise TypeError(
+            f"ctx must be a compat Context or a multiprocessing context, not {type(ctx).__name__}"
+        )
+    return ctx
 
 
 class Consumer:

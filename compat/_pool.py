@@ -29,7 +29,8 @@ _FEED_AHEAD = 1024
 
 def resolve_context(context: Any) -> Any:
     """A standard-library multiprocessing context from a compat ``Context`` (its
-    ``.mp_context``), a multiprocessing context, or None (compat's default context, :func:`compat.get_context`)."""
+    ``.mp_context``), a multiprocessing context, or None (compat's default context,
+    :func:`compat.get_context`)."""
     if context is None:
         # compat's default context: the start method compat's policy chose.
         from ._context import get_context
@@ -61,8 +62,8 @@ class Pool(_mp_pool.Pool):
 
     ``processes`` defaults to :func:`compat.cpu_count` (the CPUs this process may
     use: affinity and container quota, not the machine's count). ``context`` is a
-    compat ``Context``, a ``multiprocessing`` context, or None for
-    ``multiprocessing.get_context()``.
+    compat ``Context``, a ``multiprocessing`` context, or None for compat's
+    default context (the start method its policy chose).
 
     Different from the standard library, on purpose:
 

@@ -61,9 +61,17 @@ class Pickling:
     def stream_frame(self, obj: Any) -> Any:
         """``obj`` as a frame of the stream transport (length prefix and pickle)."""
         cls = type(obj)
-        if cls in _PLAIN and (cls is not bytes or len(obj) < _BY_REFERENCE):
-            data = _plain_dumps(obj, _PROTOCOL)
-            return _pack_length(len(data)) + data
+        if cls in _PLAIN:
+            if cls is not bytes or len(obj) < _BY_REFERENCE:
+                data = _plain_dumps(obj, _PROTOCOL)
+                return _pack_length(len(data)) + data
+        elif cls is tuple and len(obj) <= 8:
+            for item in obj:
+                if type(item) not in _PLAIN or type(item) is bytes:
+                    break
+            else:  # a short tuple of numbers and strings: the plain path too
+                data = _plain_dumps(obj, _PROTOCOL)
+                return _pack_length(len(data)) + data
         return self.encode(self.dumps(obj))
 
     def frame(self, obj: Any) -> Any:
