@@ -43,18 +43,20 @@ _SLOW_FIRST = (
 
 
 def cpu_info() -> dict[str, Any]:
-    """CPU counts for the report header (the lead may switch this to compat.cpu_count)."""
+    """CPU counts for the report header; "usable" is compat.cpu_count() (affinity,
+    container CPU quota), which Pool() uses."""
     total = os.cpu_count()
     affinity_fn = getattr(os, "sched_getaffinity", None)
     affinity = len(affinity_fn(0)) if affinity_fn is not None else None
     pcc_fn = getattr(os, "process_cpu_count", None)
     pcc = pcc_fn() if pcc_fn is not None else None
-    known = [n for n in (total, affinity, pcc) if n]
+    from ._cpu import cpu_count
+
     return {
         "os_cpu_count": total,
         "affinity": affinity,
         "process_cpu_count": pcc,
-        "usable": max(1, min(known)) if known else 1,
+        "usable": cpu_count(),
     }
 
 

@@ -97,6 +97,7 @@ class _CheckPickler(pickle.Pickler):
             _check_semlocks(obj, self.method, self.path)
             return "inherited"
         if getattr(type(obj), "_compat_shared_by_inheritance", False):
+            _check_semlocks(obj, self.method, self.path)  # compat's queues hold locks too
             return "inherited"
         if isinstance(obj, (types.FunctionType, type)) and obj.__module__ in (
             "__main__",

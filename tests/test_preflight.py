@@ -284,3 +284,14 @@ def test_program_from_stdin(start_method: str) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["result 10", "exitcode 0"]
     assert "FileNotFoundError" not in proc.stderr
+
+
+def test_fork_context_lock_inside_a_compat_queue_is_refused() -> None:
+    if "fork" not in compat.available_start_methods():
+        pytest.skip("needs a fork context")
+    q = compat.get_context("fork").Queue()
+    try:
+        with pytest.raises(compat.SpawnError, match="created by a fork context"):
+            preflight.check_spawnable("spawn", targets.put_back, (q, 1), {})
+    finally:
+        q.close()
