@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -279,3 +280,30 @@ def test_process_subclass_with_state(start_method: str) -> None:
         targets.CountingProcess._compat_method = None
         q.close()
         q.join_thread()
+
+
+def _consumer_gen() -> Any:
+    n = yield
+    while True:
+        n = yield f"got {n}"
+
+
+def test_context_pools_queues_and_consumers(start_method: str) -> None:
+    ctx = compat.get_context(start_method)
+    with ctx.Pool(2) as pool:
+        assert pool.map(targets.double, range(4)) == [0, 2, 4, 6]
+    with ctx.ProcessPoolExecutor(2) as ex:
+        assert list(ex.map(targets.double, range(3))) == [0, 2, 4]
+    consumer = ctx.spawn_consumer(_consumer_gen)
+    try:
+        consumer.send(None)
+        assert consumer.send(7) == "got 7"
+    finally:
+        consumer.close()
+    q = ctx.Queue()
+    try:
+        q.put("x")
+        assert q.get(timeout=TIMEOUT) == "x"
+        assert q.qsize() == 0
+    finally:
+        q.close()
