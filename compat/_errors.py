@@ -133,11 +133,13 @@ class ChildError(CompatError):
             "method": self.method,
             "task": self.task,
         }
-        return (_rebuild_child_error, (self.args[0] if self.args else "", kwargs))
+        # type(self): subclasses with the same constructor (the executor's
+        # BrokenProcessPool) travel through this one reducer.
+        return (_rebuild_child_error, (type(self), self.args[0] if self.args else "", kwargs))
 
 
-def _rebuild_child_error(message: str, kwargs: dict[str, Any]) -> ChildError:
-    return ChildError(message, **kwargs)
+def _rebuild_child_error(cls: type[ChildError], message: str, kwargs: dict[str, Any]) -> ChildError:
+    return cls(message, **kwargs)
 
 
 class CompatWarning(UserWarning):

@@ -41,23 +41,6 @@ class BrokenProcessPool(ChildError, _cf_process.BrokenProcessPool):
 
     __module__ = "compat"
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        kwargs = {
-            "exitcode": self.exitcode,
-            "remote_type": self.remote_type,
-            "remote_message": self.remote_message,
-            "remote_traceback": self.remote_traceback,
-            "pid": self.pid,
-            "name": self.name,
-            "method": self.method,
-            "task": self.task,
-        }
-        return (_rebuild_broken, (self.args[0] if self.args else "", kwargs))
-
-
-def _rebuild_broken(message: str, kwargs: dict[str, Any]) -> BrokenProcessPool:
-    return BrokenProcessPool(message, **kwargs)
-
 
 class _FutureSink:
     __slots__ = ("future",)
