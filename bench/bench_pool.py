@@ -113,8 +113,8 @@ class Contender:
 def contenders(only: Optional[str]) -> list[Contender]:
     import concurrent.futures as cf
 
-    from compat._executor import ProcessPoolExecutor
-    from compat._pool import Pool
+    from compat._pool.executor import ProcessPoolExecutor
+    from compat._pool.pool import Pool
 
     found: list[Contender] = []
     methods = [m for m in ("fork", "spawn") if m in multiprocessing.get_all_start_methods()]

@@ -93,7 +93,7 @@ def _consumer(get: _End, bulk: bool, n: int, ready: Any, go: Any, report: Any) -
 
 def _make(name: str, ctx: Any, kind: str) -> tuple[Any, _End, _End, bool]:
     """(objects to close, put, get, whether get is get_many)."""
-    import compat._queues as cq
+    import compat._queue.queue as cq
 
     if name == "compat.Queue":
         q: Any = cq.Queue(ctx=ctx)

@@ -41,17 +41,17 @@ _LAZY = {
     "BoundedSemaphore": "_context",
     "Condition": "_context",
     "Event": "_context",
-    "JoinableQueue": "_queues",
+    "JoinableQueue": "_queue.queue",
     "Lock": "_context",
     "Manager": "_context",
     "Pipe": "_context",
-    "Pool": "_pool",
-    "Queue": "_queues",
+    "Pool": "_pool.pool",
+    "Queue": "_queue.queue",
     "RLock": "_context",
     "RawArray": "_context",
     "RawValue": "_context",
     "Semaphore": "_context",
-    "SimpleQueue": "_queues",
+    "SimpleQueue": "_queue.queue",
     "Value": "_context",
     "active_children": "_context",
     "allow_connection_pickling": "_context",
@@ -66,19 +66,19 @@ _LAZY = {
     "set_forkserver_preload": "_context",
     "spawn_child": "_context",
     # pools and consumers
-    "BrokenProcessPool": "_executor",
-    "Consumer": "_consumer",
-    "ProcessPoolExecutor": "_executor",
-    "spawn_consumer": "_consumer",
+    "BrokenProcessPool": "_pool.executor",
+    "Consumer": "_child.consumer",
+    "ProcessPoolExecutor": "_pool.executor",
+    "spawn_consumer": "_child.consumer",
     # running programs
-    "Popen": "_subprocess",
-    "UnsafeBatchArgument": "_cmdline",
-    "find_program": "_which",
-    "run": "_subprocess",
+    "Popen": "_run.popen",
+    "UnsafeBatchArgument": "_run.cmdline",
+    "find_program": "_run.which",
+    "run": "_run.popen",
     # processes
-    "Child": "_child",
-    "RemoteTraceback": "_child",
-    "Process": "_process",
+    "Child": "_child.child",
+    "RemoteTraceback": "_child.child",
+    "Process": "_child.process",
     # the standard library's exception names, for `import compat as multiprocessing`
     "AuthenticationError": "_context",
     "BufferTooShort": "_context",
@@ -105,9 +105,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from ._child import Child, RemoteTraceback
-    from ._cmdline import UnsafeBatchArgument
-    from ._consumer import Consumer, spawn_consumer
+    from ._child.child import Child, RemoteTraceback
+    from ._child.consumer import Consumer, spawn_consumer
+    from ._child.process import Process
     from ._context import (
         Array,
         AuthenticationError,
@@ -154,11 +154,11 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         SpawnError,
         StartMethodUnavailable,
     )
-    from ._executor import BrokenProcessPool, ProcessPoolExecutor
     from ._platform import PlatformFacts
     from ._policy import Decision, available_start_methods, choose_start_method
-    from ._pool import Pool
-    from ._process import Process
-    from ._queues import JoinableQueue, Queue, SimpleQueue
-    from ._subprocess import Popen, run
-    from ._which import find_program
+    from ._pool.executor import BrokenProcessPool, ProcessPoolExecutor
+    from ._pool.pool import Pool
+    from ._queue.queue import JoinableQueue, Queue, SimpleQueue
+    from ._run.cmdline import UnsafeBatchArgument
+    from ._run.popen import Popen, run
+    from ._run.which import find_program

@@ -45,7 +45,7 @@ def _write(text: str, output: Optional[str]) -> None:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from ._doctor import run_doctor
+    from .differences._doctor import run_doctor
     from .differences._report import format_report
     from .differences._schema import validate
 

@@ -23,8 +23,8 @@ from ._platform import PlatformFacts
 from ._policy import Decision, choose_start_method, fork_hazards
 
 if TYPE_CHECKING:
-    from ._child import Child
-    from ._process import Process
+    from ._child.child import Child
+    from ._child.process import Process
 
 __all__ = [
     "AuthenticationError",
@@ -77,13 +77,13 @@ class Context:
     @property
     def Process(self) -> type[Process]:
         """The :class:`compat.Process` class bound to this context's method."""
-        from ._process import PROCESS_CLASSES
+        from ._child.process import PROCESS_CLASSES
 
         return PROCESS_CLASSES[self.method]
 
     def spawn_child(self, target: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Child:
         """Start ``target(*args, **kwargs)`` in a child of this context's method."""
-        from ._child import start_child
+        from ._child.child import start_child
 
         return start_child(self, target, args, kwargs)
 
@@ -142,19 +142,19 @@ class Context:
     # Queues, pipes and pools: compat's own, bound to this context
     def Queue(self, maxsize: int = 0) -> Any:
         """A :class:`compat.Queue` of this context's method."""
-        from ._queues import Queue
+        from ._queue.queue import Queue
 
         return Queue(maxsize, ctx=self.mp_context)
 
     def JoinableQueue(self, maxsize: int = 0) -> Any:
         """A :class:`compat.JoinableQueue` of this context's method."""
-        from ._queues import JoinableQueue
+        from ._queue.queue import JoinableQueue
 
         return JoinableQueue(maxsize, ctx=self.mp_context)
 
     def SimpleQueue(self) -> Any:
         """A :class:`compat.SimpleQueue` of this context's method."""
-        from ._queues import SimpleQueue
+        from ._queue.queue import SimpleQueue
 
         return SimpleQueue(ctx=self.mp_context)
 
@@ -169,7 +169,7 @@ class Context:
         maxtasksperchild: Optional[int] = None,
     ) -> Any:
         """A :class:`compat.Pool` whose workers start with this context's method."""
-        from ._pool import Pool
+        from ._pool.pool import Pool
 
         return Pool(processes, initializer, initargs, maxtasksperchild, context=self)
 
@@ -182,7 +182,7 @@ class Context:
         max_tasks_per_child: Optional[int] = None,
     ) -> Any:
         """A :class:`compat.ProcessPoolExecutor` whose workers use this context's method."""
-        from ._executor import ProcessPoolExecutor
+        from ._pool.executor import ProcessPoolExecutor
 
         return ProcessPoolExecutor(
             max_workers,
@@ -195,7 +195,7 @@ class Context:
     def spawn_consumer(self, consumer: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Run generator ``consumer`` in a child of this context's method (see
         :func:`compat.spawn_consumer`)."""
-        from ._consumer import start_consumer
+        from ._child.consumer import start_consumer
 
         return start_consumer(consumer, args, kwargs, ctx=self)
 
@@ -231,12 +231,12 @@ class Context:
     def set_forkserver_preload(self, module_names: list[str]) -> None:
         """Modules the forkserver imports once, so its children need not.
 
-        compat adds its own child bootstrap (``compat._child``) to the list, which
+        compat adds its own child bootstrap (``compat._child.child``) to the list, which
         saves every forkserver child that import. Takes effect when the server
         starts (the first forkserver child)."""
         names = list(module_names)
-        if "compat._child" not in names:
-            names.append("compat._child")
+        if "compat._child.child" not in names:
+            names.append("compat._child.child")
         self.mp_context.set_forkserver_preload(names)
 
     @property

@@ -79,7 +79,7 @@ def put_burst_and_return(q: Any, n: int) -> None:
 
 def put_big_and_exit(q: Any, total: int, report_after: float, errpath: str) -> None:
     """More than the pipe holds, then return: the exit waits for a reader."""
-    import compat._queue_sender as sender
+    import compat._queue.sender as sender
 
     sender.EXIT_STALL_REPORT = report_after
     # Our own stderr file: a forkserver child's stderr is the server's, not the test's.

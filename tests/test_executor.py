@@ -18,7 +18,7 @@ from typing import Any, Callable
 import pytest
 
 from compat._errors import ChildError
-from compat._executor import BrokenProcessPool, ProcessPoolExecutor
+from compat._pool.executor import BrokenProcessPool, ProcessPoolExecutor
 from tests import targets_pool as t
 
 WAIT = 30

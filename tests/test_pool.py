@@ -24,7 +24,7 @@ from typing import Any, Callable
 import pytest
 
 from compat._errors import ChildError
-from compat._pool import Pool
+from compat._pool.pool import Pool
 from tests import targets_pool as t
 
 WAIT = 30  # generous bound for any single wait; tests never assert on timing
@@ -542,9 +542,9 @@ def test_unclosed_pool_warns_and_is_terminated_when_collected(start_method: str)
 def test_join_does_not_wait_forever_for_a_worker_that_will_not_exit(
     make_pool: PoolFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import compat._workers
+    import compat._pool.manager
 
-    monkeypatch.setattr(compat._workers, "EXIT_GRACE", 0.5)
+    monkeypatch.setattr(compat._pool.manager, "EXIT_GRACE", 0.5)
     p = make_pool(1)
     pid = p.apply(t.start_endless_thread)
     p.close()

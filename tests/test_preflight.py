@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import compat
-import compat._preflight as preflight
+import compat._child.preflight as preflight
 from tests import targets
 
 ROOT = Path(__file__).resolve().parent.parent

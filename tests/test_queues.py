@@ -24,11 +24,11 @@ from typing import Any
 
 import pytest
 
-from compat._consumer import start_consumer
+from compat._child.consumer import start_consumer
 from compat._errors import ChildError, PortabilityWarning
 from compat._platform import LINUX, MACOS, WINDOWS, PlatformFacts
-from compat._queue_transport import current_plan, plan_for
-from compat._queues import JoinableQueue, Queue, SimpleQueue, check_maxsize
+from compat._queue.queue import JoinableQueue, Queue, SimpleQueue, check_maxsize
+from compat._queue.transport import current_plan, plan_for
 from tests import targets_queues as t
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -253,7 +253,7 @@ def test_large_items(plan: Any) -> None:
 def test_mixed_sizes_through_the_read_ahead_buffer() -> None:
     import random
 
-    from compat._queue_transport import RING_SIZE
+    from compat._queue.transport import RING_SIZE
 
     rng = random.Random(4)
     edges = [RING_SIZE // 4 - 40, RING_SIZE // 4 + 40, RING_SIZE - 30, RING_SIZE + 30]
@@ -298,7 +298,7 @@ def test_forking_pickler_reducers_apply_even_when_registered_later() -> None:
 def test_fast_pickling_gives_the_standard_bytes(item: Any) -> None:
     from multiprocessing.reduction import ForkingPickler
 
-    from compat._queue_sender import Pickling
+    from compat._queue.sender import Pickling
 
     frame = Pickling(lambda data: data).stream_frame(item)
     assert frame[4:] == bytes(ForkingPickler.dumps(item))
@@ -729,7 +729,7 @@ def test_simple_queue_across_processes(start_method: str) -> None:
 
 
 def test_reader_killed_in_get_does_not_block_the_others(start_method: str) -> None:
-    from compat._queue_registry import RLOCK_OWNER
+    from compat._queue.registry import RLOCK_OWNER
 
     ctx = multiprocessing.get_context(start_method)
     q = Queue(ctx=ctx)
@@ -773,8 +773,8 @@ def test_process_killed_holding_the_table_lock(start_method: str) -> None:
 
 FORK_CHILD_SCRIPT = """
 import os, sys
-from compat._queues import Queue
-from compat._queue_registry import F_USED
+from compat._queue.queue import Queue
+from compat._queue.registry import F_USED
 
 q = Queue()
 q.put("x")  # written at once: no feeder thread
@@ -805,28 +805,28 @@ def test_forked_child_does_not_run_the_parents_finalizers() -> None:
 
 
 def test_pid_alive(start_method: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from compat import _liveness
+    from compat._native import liveness
 
     ctx = multiprocessing.get_context(start_method)
-    assert _liveness.pid_alive(os.getpid())
-    assert not _liveness.pid_alive(0)
+    assert liveness.pid_alive(os.getpid())
+    assert not liveness.pid_alive(0)
     with running(ctx, t.put_then_wait, Queue(ctx=ctx), 0, 60) as p:
-        token = _liveness.process_token(p.pid)
+        token = liveness.process_token(p.pid)
         assert (token > 0) == LINUX  # the start time, where /proc has it
-        assert _liveness.pid_alive(p.pid, token)
+        assert liveness.pid_alive(p.pid, token)
         if LINUX:
-            assert not _liveness.pid_alive(p.pid, token + 1)  # a reused pid: another process
+            assert not liveness.pid_alive(p.pid, token + 1)  # a reused pid: another process
         p.kill()
         deadline = time.monotonic() + 10
-        while _liveness.pid_alive(p.pid, token) and time.monotonic() < deadline:
+        while liveness.pid_alive(p.pid, token) and time.monotonic() < deadline:
             time.sleep(0.01)  # a zombie (not yet reaped) already counts as dead
-        assert not _liveness.pid_alive(p.pid, token)
+        assert not liveness.pid_alive(p.pid, token)
         p.join(10)
         # The kill(pid, 0) path of macOS and the BSDs, after the reap.
-        monkeypatch.setattr(_liveness, "LINUX", False)
-        assert not _liveness.pid_alive(p.pid)
-        assert _liveness.pid_alive(os.getppid())
-        assert _liveness.process_token(os.getpid()) == 0
+        monkeypatch.setattr(liveness, "LINUX", False)
+        assert not liveness.pid_alive(p.pid)
+        assert liveness.pid_alive(os.getppid())
+        assert liveness.process_token(os.getpid()) == 0
 
 
 # -- spawn_consumer -------------------------------------------------------------------
@@ -926,12 +926,12 @@ def _run_example(name: str, method: str, wiring: bool) -> list[str]:
         text = text.replace(
             "from compat import Process, Queue",
             "from compat import Process, get_context\n"
-            "from compat._queues import Queue as _Queue\n\n\n"
+            "from compat._queue.queue import Queue as _Queue\n\n\n"
             "def Queue(maxsize=0):\n"
             "    return _Queue(maxsize, ctx=get_context())\n",
         )
         text = text.replace(
-            "from compat import spawn_consumer", "from compat._consumer import spawn_consumer"
+            "from compat import spawn_consumer", "from compat._child.consumer import spawn_consumer"
         )
         tmp = Path(tempfile.mkdtemp()) / name
         tmp.write_text(text)

@@ -28,7 +28,16 @@ from pathlib import Path
 import pytest
 
 from compat import _native
-from compat._cmdline import (
+from compat._native import windows as native_windows
+from compat._platform import LINUX
+from compat._run.args import (
+    check_args,
+    check_env,
+    check_group_options,
+    check_timeout,
+    text_settings,
+)
+from compat._run.cmdline import (
     UnsafeBatchArgument,
     batch_command_line,
     find_comspec,
@@ -36,17 +45,8 @@ from compat._cmdline import (
     plan_windows_command,
     quote_batch_argument,
 )
-from compat._native import windows as native_windows
-from compat._platform import LINUX
-from compat._runargs import (
-    check_args,
-    check_env,
-    check_group_options,
-    check_timeout,
-    text_settings,
-)
-from compat._subprocess import DRAIN_SECONDS, Popen, run
-from compat._which import find_program, resolve_program
+from compat._run.popen import DRAIN_SECONDS, Popen, run
+from compat._run.which import find_program, resolve_program
 
 if os.name == "posix":  # it refuses to import on Windows
     from compat._native import posix as native_posix
@@ -871,7 +871,7 @@ def run_example(
         # Until the facade exports run (the lead's file), import it the way the
         # facade will: the example's own code is what runs either way.
         bootstrap = (
-            "import sys, runpy, compat, compat._subprocess as s; "
+            "import sys, runpy, compat, compat._run.popen as s; "
             "compat.run, compat.Popen = s.run, s.Popen; "
             "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
         )

@@ -10,7 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from ._model import AREAS, OS_NAMES, OSES, Difference
+from ._model import (
+    AREAS,
+    OS_NAMES,
+    OSES,
+    Difference,
+)
 
 HEADER = """\
 <!-- Generated from compat/differences by

@@ -6,7 +6,12 @@ import os
 import sys
 from typing import Optional
 
-from ._model import Difference, Observation, ProbeContext, affected
+from ._model import (
+    Difference,
+    Observation,
+    ProbeContext,
+    affected,
+)
 from ._probekit import call_in_child
 
 ALL = ("linux", "darwin", "win32")

@@ -18,7 +18,12 @@ from ._model import (
     differs,
     supported,
 )
-from ._probekit import GRACE, Reaper, python, temp_dir
+from ._probekit import (
+    GRACE,
+    Reaper,
+    python,
+    temp_dir,
+)
 
 ALL = ("linux", "darwin", "win32")
 

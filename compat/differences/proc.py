@@ -8,7 +8,14 @@ import sys
 import time
 from typing import Any
 
-from ._model import Difference, Observation, ProbeContext, ProbeTimeout, affected, not_applicable
+from ._model import (
+    Difference,
+    Observation,
+    ProbeContext,
+    ProbeTimeout,
+    affected,
+    not_applicable,
+)
 from ._probekit import (
     GRACE,
     Reaper,

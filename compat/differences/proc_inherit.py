@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import os
 
-from ._model import Difference, Observation, ProbeContext, affected, not_applicable
-from ._probekit import call_in_child, last_json, run_script, script_header, temp_dir
+from ._model import (
+    Difference,
+    Observation,
+    ProbeContext,
+    affected,
+    not_applicable,
+)
+from ._probekit import (
+    call_in_child,
+    last_json,
+    run_script,
+    script_header,
+    temp_dir,
+)
 
 ALL = ("linux", "darwin", "win32")
 _STATE = {"value": "import-time"}

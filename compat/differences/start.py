@@ -19,7 +19,12 @@ from ._model import (
     not_applicable,
     supported,
 )
-from ._probekit import call_in_child, last_json, run_python, start_and_join
+from ._probekit import (
+    call_in_child,
+    last_json,
+    run_python,
+    start_and_join,
+)
 
 ALL = ("linux", "darwin", "win32")
 POSIX_OSES = ("linux", "darwin")

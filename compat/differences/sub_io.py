@@ -13,8 +13,18 @@ import time
 from typing import Any
 
 from .._platform import POSIX
-from ._model import Difference, Observation, ProbeContext, affected
-from ._probekit import python, run_python, temp_dir, wait_gone
+from ._model import (
+    Difference,
+    Observation,
+    ProbeContext,
+    affected,
+)
+from ._probekit import (
+    python,
+    run_python,
+    temp_dir,
+    wait_gone,
+)
 
 ALL = ("linux", "darwin", "win32")
 RUN_TIMEOUT = 1.0  # the timeout given to run() in the grandchild probe

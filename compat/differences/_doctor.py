@@ -50,7 +50,7 @@ def cpu_info() -> dict[str, Any]:
     affinity = len(affinity_fn(0)) if affinity_fn is not None else None
     pcc_fn = getattr(os, "process_cpu_count", None)
     pcc = pcc_fn() if pcc_fn is not None else None
-    from ._cpu import cpu_count
+    from .._cpu import cpu_count
 
     return {
         "os_cpu_count": total,
@@ -63,7 +63,7 @@ def cpu_info() -> dict[str, Any]:
 def platform_info() -> dict[str, Any]:
     import platform
 
-    from ._platform import PlatformFacts
+    from .._platform import PlatformFacts
 
     facts = PlatformFacts.current()
     return {
@@ -174,7 +174,7 @@ def worker_main() -> None:
 
         resource_tracker.ensure_running()
         setsid()
-    from .differences import get, run_probe
+    from . import get, run_probe
 
     answers.write('{"ready": true}\n')
     answers.flush()
@@ -269,11 +269,11 @@ def run_doctor(
     policy choice). ``jobs``: worker processes (default: usable CPUs + 1, 2 to 4).
     ``only``: ids to run. ``progress``: a stream for progress lines (stderr in the CLI).
     """
-    from . import __version__
-    from ._platform import PlatformFacts
-    from ._policy import choose_start_method, validate_method
-    from .differences import all_differences, get
-    from .differences._schema import REPORT_FORMAT
+    from .. import __version__
+    from .._platform import PlatformFacts
+    from .._policy import choose_start_method, validate_method
+    from . import all_differences, get
+    from ._schema import REPORT_FORMAT
 
     started = time.monotonic()
     # Decide before any thread of ours exists: the policy counts threads.

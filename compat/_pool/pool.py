@@ -9,12 +9,17 @@ from collections.abc import Iterable, Iterator, Mapping
 from multiprocessing import pool as _mp_pool
 from typing import Any, Callable, Optional, TypeVar
 
-from . import _worker_main as wire
-from ._cpu import resolve_worker_count
-from ._errors import ChildError
-from ._results import ApplyResult, IMapIterator, IMapUnorderedIterator, MapResult
-from ._workers import RUN, TERMINATE, WorkerPool
-from ._workers_tasks import Task
+from .._cpu import resolve_worker_count
+from .._errors import ChildError
+from . import worker as wire
+from .manager import RUN, TERMINATE, WorkerPool
+from .results import (
+    ApplyResult,
+    IMapIterator,
+    IMapUnorderedIterator,
+    MapResult,
+)
+from .tasks import Task
 
 __all__ = ["Pool"]
 
@@ -33,7 +38,7 @@ def resolve_context(context: Any) -> Any:
     :func:`compat.get_context`)."""
     if context is None:
         # compat's default context: the start method compat's policy chose.
-        from ._context import get_context
+        from .._context import get_context
 
         return get_context().mp_context
     mp_context = getattr(context, "mp_context", None)

@@ -29,9 +29,9 @@ import threading
 import time
 from typing import Any, Callable, Optional, cast
 
-from . import _worker_main as wire
-from ._workers_io import DEFAULT_TRANSPORT, Wakeup, make_waiter
-from ._workers_procs import (
+from . import worker as wire
+from .io import DEFAULT_TRANSPORT, Wakeup, make_waiter
+from .procs import (
     REAP_GRACE,
     WorkerProc,
     ask_to_exit,
@@ -41,7 +41,7 @@ from ._workers_procs import (
     method_of,
     start_worker,
 )
-from ._workers_tasks import (
+from .tasks import (
     STARTUP_FAILURES,
     Delivery,
     ErrorMaker,

@@ -1,7 +1,7 @@
 """SimpleQueue: drop-in for ``multiprocessing.SimpleQueue``, on every OS.
 
 A locked pipe without a feeder thread, on the transports of
-:mod:`compat._queue_transport`: ``put()`` writes before it returns (waiting
+:mod:`compat._queue.transport`: ``put()`` writes before it returns (waiting
 while the pipe is full, as the standard library's does) and pickles in the
 caller; ``get()`` blocks. Different on purpose: faster on POSIX (one system call
 for many small items, through the shared read-ahead buffer), and a reader killed
@@ -16,10 +16,16 @@ from multiprocessing import context as _mp_context
 from multiprocessing.connection import Pipe as _pipe
 from typing import Any, Optional
 
-from ._queue_children import mp_context
-from ._queue_registry import RobustLock
-from ._queue_sender import Pickling
-from ._queue_transport import RING_SIZE, QueuePlan, current_plan, make_transport, prepare_pipe
+from .children import mp_context
+from .registry import RobustLock
+from .sender import Pickling
+from .transport import (
+    RING_SIZE,
+    QueuePlan,
+    current_plan,
+    make_transport,
+    prepare_pipe,
+)
 
 __all__ = ["SimpleQueue"]
 
@@ -29,7 +35,7 @@ class SimpleQueue:
 
     ``put()`` writes before it returns (and waits while the pipe is full);
     ``get()`` blocks. Faster than the standard library's on POSIX (see
-    :mod:`compat._queue_transport`). After ``close()`` both raise ``ValueError``.
+    :mod:`compat._queue.transport`). After ``close()`` both raise ``ValueError``.
     """
 
     _compat_shared_by_inheritance = True

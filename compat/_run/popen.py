@@ -18,15 +18,15 @@ path is the fast one, compat starts children with fork+exec.
   waits for the child as the standard library does, then kills what the child
   left behind (background processes still in its group or job); when the block
   raises, it kills the tree first.
-- The program is found by the rules of :mod:`compat._which` (PATH and, on
+- The program is found by the rules of :mod:`compat._run.which` (PATH and, on
   Windows, PATHEXT; ``env['PATH']`` on every OS). Windows resolves it in the
   parent; POSIX leaves the search to the exec, which follows the same rules, and
   looks the program up itself only to explain a failure. A ``.bat``/``.cmd``
   program gets an explicit cmd.exe command line with unsafe arguments refused
-  (:mod:`compat._cmdline`).
+  (:mod:`compat._run.cmdline`).
 - Text mode decodes UTF-8 with ``errors="replace"`` unless told otherwise, and
-  decodes in the calling thread on every OS (:mod:`compat._runargs`).
-- Bad arguments raise before anything starts (:mod:`compat._runargs`).
+  decodes in the calling thread on every OS (:mod:`compat._run.args`).
+- Bad arguments raise before anything starts (:mod:`compat._run.args`).
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any, Optional, Union
 
-from . import _native
-from ._platform import WINDOWS
-from ._runargs import (
+from .. import _native
+from .._platform import WINDOWS
+from .args import (
     check_args,
     check_cwd,
     check_env,
@@ -49,7 +49,7 @@ from ._runargs import (
     check_timeout,
     text_settings,
 )
-from ._which import explain_start_error, locate_for_windows, program_name
+from .which import explain_start_error, locate_for_windows, program_name
 
 __all__ = ["DRAIN_SECONDS", "INTERRUPT_GRACE_SECONDS", "Popen", "run"]
 

@@ -35,7 +35,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union, cast
 
-from ._platform import LINUX, MACOS, WINDOWS, PlatformFacts
+from .._platform import (
+    LINUX,
+    MACOS,
+    WINDOWS,
+    PlatformFacts,
+)
 
 __all__ = ["Message", "QueuePlan", "current_plan", "make_transport", "plan_for"]
 

@@ -22,7 +22,7 @@ import importlib
 import os
 from typing import Any
 
-from ._platform import LINUX, WINDOWS
+from .._platform import LINUX, WINDOWS
 
 __all__ = ["pid_alive", "process_token", "reap_own_children"]
 

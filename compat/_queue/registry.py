@@ -28,9 +28,9 @@ import os
 import time
 from typing import Any, NamedTuple, Optional
 
-from ._liveness import pid_alive, process_token, reap_own_children
-from ._platform import LINUX, WINDOWS
-from ._queue_transport import RING_SIZE
+from .._native.liveness import pid_alive, process_token, reap_own_children
+from .._platform import LINUX, WINDOWS
+from .transport import RING_SIZE
 
 __all__ = ["Registry", "RobustLock", "Scan"]
 

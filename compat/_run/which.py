@@ -38,8 +38,8 @@ import stat
 from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
-from ._cmdline import plan_windows_command
-from ._platform import WINDOWS
+from .._platform import WINDOWS
+from .cmdline import plan_windows_command
 
 __all__ = [
     "DEFAULT_PATHEXT",
@@ -279,7 +279,7 @@ def explain_start_error(
     """A clearer error for a program that could not be started, or None.
 
     POSIX leaves the PATH search to the exec, as the standard library does (its
-    rules are the ones :mod:`compat._which` documents, and doing it in the parent
+    rules are the ones :mod:`compat._run.which` documents, and doing it in the parent
     would cost a stat per PATH entry on every run); only when the exec fails does
     compat look the program up itself, to say what was searched and what to do.
     """

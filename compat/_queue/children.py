@@ -1,6 +1,6 @@
 """How a compat Queue follows itself into the children it is handed to.
 
-End of stream (see :mod:`compat._queue_registry`) needs every child that gets a
+End of stream (see :mod:`compat._queue.registry`) needs every child that gets a
 queue to be counted *before* it runs. Two ways in, one per kind of start:
 
 - fork: an ``os.register_at_fork`` hook reserves a slot for every live queue in
@@ -20,7 +20,7 @@ import threading
 import weakref
 from typing import Any
 
-from ._queue_registry import Registry
+from .registry import Registry
 
 __all__ = ["install_fork_hooks", "live", "mp_context", "watch_reservation"]
 
@@ -29,7 +29,7 @@ def mp_context(ctx: Any) -> Any:
     """The standard library context for ``ctx``: None, a compat Context or an mp context."""
     if ctx is None:
         # compat's default context: the start method compat's policy chose.
-        from ._context import get_context
+        from .._context import get_context
 
         return get_context().mp_context
     inner = getattr(ctx, "mp_context", None)

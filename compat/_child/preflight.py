@@ -25,8 +25,8 @@ import types
 from collections.abc import Iterator
 from typing import Any, Callable, Optional
 
-from ._errors import PortabilityWarning, SpawnError, warn_user
-from ._platform import WINDOWS
+from .._errors import PortabilityWarning, SpawnError, warn_user
+from .._platform import WINDOWS
 
 __all__ = [
     "check_main_guard",

@@ -15,12 +15,12 @@ from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import process as _cf_process
 from typing import Any, Callable, Optional, TypeVar
 
-from . import _worker_main as wire
-from ._cpu import resolve_worker_count
-from ._errors import ChildError
-from ._pool import resolve_context
-from ._workers import RUN, WorkerPool
-from ._workers_tasks import Task
+from .._cpu import resolve_worker_count
+from .._errors import ChildError
+from . import worker as wire
+from .manager import RUN, WorkerPool
+from .pool import resolve_context
+from .tasks import Task
 
 __all__ = ["BrokenProcessPool", "ProcessPoolExecutor"]
 
@@ -283,7 +283,7 @@ class ProcessPoolExecutor(_cf_process.ProcessPoolExecutor):
 
 def _default_context(*, avoid_fork: bool) -> Any:
     try:
-        from ._context import get_context
+        from .._context import get_context
     except ImportError:  # the context module is optional for this one
         import multiprocessing
 

@@ -30,7 +30,7 @@ from multiprocessing.reduction import ForkingPickler
 from types import SimpleNamespace
 from typing import Any, Optional
 
-from ._queue_registry import Registry
+from .registry import Registry
 
 __all__ = ["EXIT_STALL_REPORT", "Pickling", "Sender"]
 

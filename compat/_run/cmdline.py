@@ -39,7 +39,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Optional, Union
 
-from ._errors import CompatError
+from .._errors import CompatError
 
 __all__ = [
     "BATCH_SUFFIXES",

@@ -19,7 +19,7 @@ import struct
 import threading
 from typing import Any, Optional
 
-from ._platform import POSIX
+from .._platform import POSIX
 
 DEFAULT_TRANSPORT = "stream" if POSIX else "message"
 

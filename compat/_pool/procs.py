@@ -6,9 +6,9 @@ from __future__ import annotations
 import collections
 from typing import Any, Callable, Optional
 
-from . import _worker_main as wire
-from ._workers_io import make_reader
-from ._workers_tasks import Task
+from . import worker as wire
+from .io import make_reader
+from .tasks import Task
 
 #: Seconds to wait for a process to finish exiting once its pipe has closed.
 REAP_GRACE = 5.0
@@ -87,7 +87,7 @@ def start_worker(
     maxtasks: Optional[int],
     flavour: str,
 ) -> WorkerProc:
-    """Start one worker process running :func:`compat._worker_main.worker_main`."""
+    """Start one worker process running :func:`compat._pool.worker.worker_main`."""
     parent_conn, child_conn = ctx.Pipe(duplex=True)
     try:
         proc = process_factory(

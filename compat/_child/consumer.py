@@ -35,8 +35,8 @@ import sys
 import traceback
 from typing import Any, Callable, Optional
 
-from ._errors import ChildError
-from ._platform import WINDOWS
+from .._errors import ChildError
+from .._platform import WINDOWS
 
 __all__ = ["Consumer", "spawn_consumer", "start_consumer"]
 
@@ -71,7 +71,7 @@ def _context(ctx: Any) -> Any:
     Context (its Process checks a spawn child's arguments before it starts) or a
     multiprocessing context."""
     if ctx is None:
-        from ._context import get_context
+        from .._context import get_context
 
         return get_context()
     if not (hasattr(ctx, "Process") and hasattr(ctx, "Pipe")):
@@ -209,7 +209,7 @@ def _exitcode(raw: Optional[int]) -> Optional[int]:
     if raw is None:
         return None
     try:
-        from ._exitcodes import normalize_exitcode
+        from .._exitcodes import normalize_exitcode
     except ImportError:  # pragma: no cover
         return raw
     return normalize_exitcode(raw, windows=WINDOWS)

@@ -8,9 +8,9 @@ import pickle
 import sys
 from typing import Any, Callable, Optional, Protocol
 
-from . import _worker_main as wire
-from ._errors import signal_name
-from ._platform import WINDOWS
+from .._errors import signal_name
+from .._platform import WINDOWS
+from . import worker as wire
 
 #: Workers dying before they finish starting this many times in a row break the pool
 #: (an initializer that crashes the process, a main module that cannot be imported).
@@ -238,7 +238,7 @@ def exitcode_of(proc: Any, *, killed: bool = False) -> Optional[int]:
     if code is None or not WINDOWS:
         return code if code is None else int(code)
     # NTSTATUS crash codes -> negative POSIX signal numbers, the same on every OS.
-    from ._exitcodes import normalize_exitcode
+    from .._exitcodes import normalize_exitcode
 
     return normalize_exitcode(int(code), windows=True, killed=killed)
 

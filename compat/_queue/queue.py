@@ -8,7 +8,7 @@ it when they are created, under every start method). Different on purpose:
   ``NotImplementedError`` there, IPC-01), and ``empty()``/``qsize()`` count an
   item from the moment ``put()`` returns (IPC-03).
 - ``for item in queue`` reads until the stream ends: the queue is empty and no
-  other process can still put (see :mod:`compat._queue_registry`), so a reader
+  other process can still put (see :mod:`compat._queue.registry`), so a reader
   needs no sentinel, no polling timeout and no ``terminate()``. A writer that
   died without closing makes the iteration raise :class:`compat.ChildError`.
 - ``put()`` pickles in the caller (errors raise there, IPC-04) and sends small
@@ -18,9 +18,9 @@ it when they are created, under every start method). Different on purpose:
   library for small items and about 3x the MB/s for 1 MiB items
   (``bench/bench_queues.py``, which prints the ratios of the machine it runs on).
 - A reader killed while waiting in ``get()`` no longer blocks every other
-  reader forever: its lock is taken over (:class:`~compat._queue_registry.RobustLock`).
+  reader forever: its lock is taken over (:class:`~compat._queue.registry.RobustLock`).
 
-See :mod:`compat._queue_transport` for how items travel on each OS.
+See :mod:`compat._queue.transport` for how items travel on each OS.
 """
 
 from __future__ import annotations
@@ -38,12 +38,29 @@ from multiprocessing.connection import Pipe as _pipe
 from queue import Empty, Full
 from typing import Any, Optional
 
-from ._errors import ChildError, CompatError, PortabilityWarning
-from ._queue_children import install_fork_hooks, live, mp_context, watch_reservation
-from ._queue_registry import F_GOT, F_PUT, RING_AT, RLOCK_OWNER, SLOTS, Registry
-from ._queue_sender import Pickling, Sender
-from ._queue_transport import QueuePlan, current_plan, make_transport, prepare_pipe
-from ._simple_queue import SimpleQueue
+from .._errors import ChildError, CompatError, PortabilityWarning
+from .children import (
+    install_fork_hooks,
+    live,
+    mp_context,
+    watch_reservation,
+)
+from .registry import (
+    F_GOT,
+    F_PUT,
+    RING_AT,
+    RLOCK_OWNER,
+    SLOTS,
+    Registry,
+)
+from .sender import Pickling, Sender
+from .simple import SimpleQueue
+from .transport import (
+    QueuePlan,
+    current_plan,
+    make_transport,
+    prepare_pipe,
+)
 
 __all__ = ["Empty", "Full", "JoinableQueue", "Queue", "SimpleQueue", "mp_context"]
 

@@ -15,13 +15,13 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from ._errors import ChildError, ChildTimeout, signal_name
-from ._exitcodes import normalize_exitcode
-from ._platform import WINDOWS
+from .._errors import ChildError, ChildTimeout, signal_name
+from .._exitcodes import normalize_exitcode
+from .._platform import WINDOWS
 
 if TYPE_CHECKING:
-    from ._context import Context
-    from ._policy import Decision
+    from .._context import Context
+    from .._policy import Decision
 
 __all__ = ["Child", "start_child"]
 
@@ -108,7 +108,7 @@ def start_child(
     """Start a child under ``ctx``; the implementation of ``spawn_child``."""
     if not callable(target):
         raise TypeError(f"spawn_child() needs a callable target, not {type(target).__name__}")
-    from ._preflight import check_main_guard, check_spawnable, main_file_fixup
+    from .preflight import check_main_guard, check_spawnable, main_file_fixup
 
     method = ctx.method
     what = f"a child running {_name_of(target)}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from multiprocessing.process import BaseProcess
 from typing import Any, ClassVar, Optional
 
-from ._preflight import check_main_guard, check_parts, main_file_fixup
+from .preflight import check_main_guard, check_parts, main_file_fixup
 
 __all__ = ["ForkProcess", "ForkServerProcess", "Process", "SpawnProcess"]
 
@@ -40,7 +40,7 @@ class Process(BaseProcess):
     _start_method: ClassVar[Optional[str]] = None
 
     def start(self) -> None:
-        from ._context import get_context
+        from .._context import get_context
 
         ctx = get_context(type(self)._compat_method)
         method = ctx.method
@@ -88,7 +88,7 @@ class Process(BaseProcess):
 
     @staticmethod
     def _Popen(process_obj: Any) -> Any:
-        from ._context import get_context
+        from .._context import get_context
 
         ctx = get_context(type(process_obj)._compat_method)
         return ctx.mp_context.Process._Popen(process_obj)
