@@ -35,11 +35,11 @@ from compat.differences import (
     Observation,
     ProbeResult,
     ProbeTimeout,
+    _doctor,
     all_differences,
     get,
     run_probe,
 )
-from compat.differences import _doctor
 from compat.differences._markdown import render_markdown
 from compat.differences._schema import SCHEMA, validate
 
