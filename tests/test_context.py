@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,21 +10,9 @@ import pytest
 import compat
 import compat._context as context_module
 from tests import targets
+from tests.helpers import SCRIPTS, run_python
 
-ROOT = Path(__file__).resolve().parent.parent
-SCRIPTS = Path(__file__).resolve().parent / "scripts"
 TIMEOUT = 60
-
-
-def run_script(name: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SCRIPTS / name)],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        cwd=ROOT,
-        env=dict(os.environ, PYTHONPATH=str(ROOT), **env),
-    )
 
 
 def test_get_context_binds_one_method(start_method: str) -> None:
@@ -170,7 +155,7 @@ def test_module_level_api_matches_a_context() -> None:
 
 
 def test_import_compat_as_multiprocessing(start_method: str) -> None:
-    proc = run_script("as_multiprocessing.py", {"COMPAT_START_METHOD": start_method})
+    proc = run_python(SCRIPTS / "as_multiprocessing.py", method=start_method)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout.splitlines()
     assert out[0] == "('done', True)"
@@ -184,8 +169,8 @@ def test_import_compat_as_multiprocessing(start_method: str) -> None:
 def test_fork_after_threads_warns(start_method: str) -> None:
     if start_method != "fork":
         pytest.skip("about the policy's fork choice")
-    env = {"COMPAT_START_METHOD": ""}
-    proc = run_script("fork_then_threads.py", env)
+    # COMPAT_START_METHOD empty: the policy chooses.
+    proc = run_python(SCRIPTS / "fork_then_threads.py", env={"COMPAT_START_METHOD": ""})
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "first 2 fork" in out and "second 4" in out and "explicit 6" in out
@@ -206,12 +191,7 @@ def test_import_compat_is_lazy() -> None:
         "compat.ChildError, compat.choose_start_method\n"
         "print(sorted(m for m in heavy if m in set(sys.modules) - before))\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r})\n{code}"],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
+    proc = run_python("-c", code)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["[]", "[]"]
 

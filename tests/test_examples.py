@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
-TIMEOUT = 60
-
-
-def run_example(name: str, method: str) -> list[str]:
-    proc = subprocess.run(
-        [sys.executable, "-W", "error", str(EXAMPLES / name)],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        cwd=ROOT,
-        env=dict(os.environ, COMPAT_START_METHOD=method, PYTHONPATH=str(ROOT)),
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == ""
-    return proc.stdout.splitlines()
+from tests.helpers import clean_lines, run_example
 
 
 def test_fork_getppid(start_method: str) -> None:
-    lines = run_example("fork_getppid.py", start_method)
+    lines = clean_lines(run_example("fork_getppid.py", method=start_method))
     assert len(lines) == 4, lines
     parent = re.fullmatch(r"Process \((\d+)\) start\.\.\.", lines[0])
     assert parent is not None
@@ -55,7 +35,7 @@ def test_fork_getppid(start_method: str) -> None:
 
 
 def test_process_start_join(start_method: str) -> None:
-    lines = run_example("process_start_join.py", start_method)
+    lines = clean_lines(run_example("process_start_join.py", method=start_method))
     assert len(lines) == 4, lines
     parent = re.fullmatch(r"Parent process (\d+)\.", lines[0])
     assert parent is not None

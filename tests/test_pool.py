@@ -12,8 +12,6 @@ import os
 import pickle
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +24,7 @@ import pytest
 from compat._errors import ChildError
 from compat._pool.pool import Pool
 from tests import targets_pool as t
+from tests.helpers import clean_lines, run_example
 
 WAIT = 30  # generous bound for any single wait; tests never assert on timing
 
@@ -487,21 +486,10 @@ def test_get_inside_a_callback_raises_instead_of_deadlocking(make_pool: PoolFact
 
 # -- the seed's program --------------------------------------------------------------------------
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "pool_apply_async.py"
-
 
 def test_seed_example_runs(start_method: str) -> None:
-    env = dict(os.environ, COMPAT_START_METHOD=start_method, PYTHONPATH=str(EXAMPLE.parents[1]))
-    proc = subprocess.run(
-        [sys.executable, "-W", "error", str(EXAMPLE), "0.2"],
-        capture_output=True,
-        text=True,
-        timeout=WAIT * 2,
-        env=env,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == ""
+    proc = run_example("pool_apply_async.py", "0.2", method=start_method)
+    clean_lines(proc)
     out = proc.stdout
     # Workers print concurrently to one pipe, so their lines may interleave.
     first = re.match(r"Parent process (\d+)\.\n", out)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -14,22 +12,9 @@ import pytest
 import compat
 import compat._child.preflight as preflight
 from tests import targets
+from tests.helpers import SCRIPTS, run_python
 
-ROOT = Path(__file__).resolve().parent.parent
-SCRIPTS = Path(__file__).resolve().parent / "scripts"
 TIMEOUT = 60
-
-
-def run_python(args: list[str], method: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = dict(os.environ, COMPAT_START_METHOD=method, PYTHONPATH=str(ROOT), **env)
-    return subprocess.run(
-        [sys.executable, *args],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        cwd=ROOT,
-        env=environ,
-    )
 
 
 @pytest.fixture
@@ -136,7 +121,7 @@ def test_checks_pass_through_ipc_objects(start_method: str) -> None:
 
 @pytest.mark.parametrize("script", ["unguarded.py"])
 def test_missing_main_guard(start_method: str, script: str) -> None:
-    proc = run_python([str(SCRIPTS / script)], start_method)
+    proc = run_python(SCRIPTS / script, method=start_method)
     if start_method == "fork":
         assert proc.returncode == 0, proc.stderr
         assert "result 42" in proc.stdout
@@ -151,13 +136,13 @@ def test_missing_main_guard(start_method: str, script: str) -> None:
 
 
 def test_guarded_script_is_quiet(start_method: str) -> None:
-    proc = run_python(["-W", "error", str(SCRIPTS / "guarded_ok.py")], start_method)
+    proc = run_python("-W", "error", SCRIPTS / "guarded_ok.py", method=start_method)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["result 2", "process exitcode 0"]
 
 
 def test_function_defined_under_the_guard(start_method: str) -> None:
-    proc = run_python([str(SCRIPTS / "guard_defined.py")], start_method)
+    proc = run_python(SCRIPTS / "guard_defined.py", method=start_method)
     if start_method == "fork":
         assert proc.returncode == 0, proc.stderr
         assert "result 2" in proc.stdout
@@ -191,7 +176,7 @@ except compat.SpawnError as e:
 def test_function_from_python_c(start_method: str, block: bool) -> None:
     if not block:
         pytest.importorskip("cloudpickle")
-    proc = run_python(["-c", INTERACTIVE.format(block=block)], start_method)
+    proc = run_python("-c", INTERACTIVE.format(block=block), method=start_method)
     assert proc.returncode == 0, proc.stderr
     if start_method == "fork" or not block:
         assert proc.stdout.strip() == "result 9"
@@ -271,16 +256,7 @@ if __name__ == "__main__":
 def test_program_from_stdin(start_method: str) -> None:
     # The standard library makes spawn children re-run "<stdin>" and die with
     # FileNotFoundError (research MAIN-04); compat's children skip it.
-    environ = dict(os.environ, COMPAT_START_METHOD=start_method, PYTHONPATH=str(ROOT))
-    proc = subprocess.run(
-        [sys.executable, "-"],
-        input=STDIN_PROGRAM,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        cwd=ROOT,
-        env=environ,
-    )
+    proc = run_python("-", input=STDIN_PROGRAM, method=start_method)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["result 10", "exitcode 0"]
     assert "FileNotFoundError" not in proc.stderr

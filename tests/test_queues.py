@@ -13,8 +13,6 @@ import os
 import pickle
 import queue
 import re
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -30,8 +28,8 @@ from compat._platform import LINUX, MACOS, WINDOWS, PlatformFacts
 from compat._queue.queue import JoinableQueue, Queue, SimpleQueue, check_maxsize
 from compat._queue.transport import current_plan, plan_for
 from tests import targets_queues as t
+from tests.helpers import clean_lines, run_example, run_python
 
-ROOT = Path(__file__).resolve().parent.parent
 LINUX_PLAN = plan_for(PlatformFacts.simulated("linux"))
 MACOS_PLAN = plan_for(PlatformFacts.simulated("darwin"))
 # The Windows transport, with pieces small enough that a 1 MiB item needs many.
@@ -789,16 +787,7 @@ print("parent slot kept" if flags & F_USED else "parent slot released by the chi
 
 @pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
 def test_forked_child_does_not_run_the_parents_finalizers() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-c", FORK_CHILD_SCRIPT],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "parent slot kept"
+    assert clean_lines(run_python("-c", FORK_CHILD_SCRIPT)) == ["parent slot kept"]
 
 
 # -- liveness --------------------------------------------------------------------------
@@ -916,53 +905,8 @@ def test_consumer_first_send_must_be_none(start_method: str) -> None:
 # -- the seed examples ------------------------------------------------------------------
 
 
-def _run_example(name: str, method: str, wiring: bool) -> list[str]:
-    path = ROOT / "examples" / name
-    if wiring:
-        # Until the facade exports them, run a copy that imports from the modules.
-        import tempfile
-
-        text = path.read_text()
-        text = text.replace(
-            "from compat import Process, Queue",
-            "from compat import Process, get_context\n"
-            "from compat._queue.queue import Queue as _Queue\n\n\n"
-            "def Queue(maxsize=0):\n"
-            "    return _Queue(maxsize, ctx=get_context())\n",
-        )
-        text = text.replace(
-            "from compat import spawn_consumer", "from compat._child.consumer import spawn_consumer"
-        )
-        tmp = Path(tempfile.mkdtemp()) / name
-        tmp.write_text(text)
-        path = tmp
-    proc = subprocess.run(
-        [sys.executable, "-W", "error", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env=dict(os.environ, COMPAT_START_METHOD=method, PYTHONPATH=str(ROOT)),
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == ""
-    return proc.stdout.splitlines()
-
-
-def _wired() -> bool:
-    import compat
-
-    try:
-        return compat.Queue is Queue and getattr(compat, "spawn_consumer", None) is not None
-    except AttributeError:
-        return False
-
-
-@pytest.mark.parametrize("wiring", [False, True], ids=["public", "modules"])
-def test_example_queue_writer_reader(start_method: str, wiring: bool) -> None:
-    if not wiring and not _wired():
-        pytest.skip("compat.Queue / spawn_consumer are not exported by the facade yet")
-    lines = _run_example("queue_writer_reader.py", start_method, wiring)
+def test_example_queue_writer_reader(start_method: str) -> None:
+    lines = clean_lines(run_example("queue_writer_reader.py", method=start_method))
     puts = [line for line in lines if line.startswith("Put ")]
     gets = [line for line in lines if line.startswith("Get ")]
     assert puts == [f"Put {v} to queue..." for v in "ABC"]
@@ -970,11 +914,8 @@ def test_example_queue_writer_reader(start_method: str, wiring: bool) -> None:
     assert lines[-1] == "Reader finished on its own."
 
 
-@pytest.mark.parametrize("wiring", [False, True], ids=["public", "modules"])
-def test_example_generator_consumer(start_method: str, wiring: bool) -> None:
-    if not wiring and not _wired():
-        pytest.skip("compat.Queue / spawn_consumer are not exported by the facade yet")
-    lines = _run_example("generator_consumer.py", start_method, wiring)
+def test_example_generator_consumer(start_method: str) -> None:
+    lines = clean_lines(run_example("generator_consumer.py", method=start_method))
     expected = []
     for n in range(1, 6):
         expected += [

@@ -47,11 +47,11 @@ from compat._run.cmdline import (
 )
 from compat._run.popen import DRAIN_SECONDS, Popen, run
 from compat._run.which import find_program, resolve_program
+from tests.helpers import run_example
 
 if os.name == "posix":  # it refuses to import on Windows
     from compat._native import posix as native_posix
 
-ROOT = Path(__file__).resolve().parent.parent
 TARGETS = str(Path(__file__).resolve().parent / "targets_run.py")
 PY = sys.executable
 # Generous: these are behaviour checks on a shared 2-core machine, not benchmarks.
@@ -860,29 +860,12 @@ def test_text_settings() -> None:
 # -- the seed's programs ---------------------------------------------------------------------
 
 
-def run_example(
-    name: str, *args: str, input: bytes | None = None
-) -> subprocess.CompletedProcess[str]:
-    import compat
-
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUTF8="1")
-    command = [PY, "-W", "error", str(ROOT / "examples" / name), *args]
-    if not {"run", "Popen"} <= set(getattr(compat, "__all__", ())):
-        # Until the facade exports run (the lead's file), import it the way the
-        # facade will: the example's own code is what runs either way.
-        bootstrap = (
-            "import sys, runpy, compat, compat._run.popen as s; "
-            "compat.run, compat.Popen = s.run, s.Popen; "
-            "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
-        )
-        command = [PY, "-W", "error", "-c", bootstrap, *command[3:]]
-    return subprocess.run(
-        command, capture_output=True, text=True, timeout=60, env=env, cwd=ROOT, input=input
-    )
+# The examples run in UTF-8 mode here, as they always have in these tests.
+UTF8 = {"PYTHONUTF8": "1"}
 
 
 def test_example_subprocess_call_prints_the_exit_code() -> None:
-    proc = run_example("subprocess_call.py", PY, TARGETS, "nslookup")
+    proc = run_example("subprocess_call.py", PY, TARGETS, "nslookup", env=UTF8)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == "$ nslookup www.python.org"
@@ -891,7 +874,7 @@ def test_example_subprocess_call_prints_the_exit_code() -> None:
 
 
 def test_example_subprocess_stdin_feeds_commands() -> None:
-    proc = run_example("subprocess_stdin.py", PY, TARGETS, "nslookup")
+    proc = run_example("subprocess_stdin.py", PY, TARGETS, "nslookup", env=UTF8)
     assert proc.returncode == 0, proc.stderr
     assert "> set q=mx" in proc.stdout
     assert "python.org\tmail exchanger = 50 mail.python.org." in proc.stdout

@@ -37,6 +37,7 @@ from typing import Any, Callable, Optional
 
 from .._errors import ChildError
 from .._platform import WINDOWS
+from .._stdlib import Finalize
 
 __all__ = ["Consumer", "spawn_consumer", "start_consumer"]
 
@@ -87,8 +88,6 @@ class Consumer:
     def __init__(
         self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], ctx: Any
     ) -> None:
-        from multiprocessing import util
-
         self._conn, child_conn = ctx.Pipe()
         name = f"consumer-{getattr(func, '__name__', 'generator')}"
         self._process = ctx.Process(
@@ -101,9 +100,7 @@ class Consumer:
         self.method: str = ctx.get_start_method()
         # Never leave the consumer running: on garbage collection and at exit
         # (before multiprocessing joins non-daemonic children), close it.
-        self._finalizer = util.Finalize(
-            self, _shutdown, (self._conn, self._process), exitpriority=5
-        )
+        self._finalizer = Finalize(self, _shutdown, (self._conn, self._process), exitpriority=5)
 
     @property
     def pid(self) -> Optional[int]:

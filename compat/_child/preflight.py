@@ -27,6 +27,7 @@ from typing import Any, Callable, Optional
 
 from .._errors import PortabilityWarning, SpawnError, warn_user
 from .._platform import WINDOWS
+from .._stdlib import inherited_types, semlock_of
 
 __all__ = [
     "check_main_guard",
@@ -51,33 +52,6 @@ class _Problem(Exception):
     """Internal: a `__main__` reference a spawned child cannot resolve."""
 
 
-def _inherited_types() -> tuple[type, ...]:
-    """Objects that travel to a child only when passed at creation (Process args).
-
-    Their reducers need the spawning machinery (``assert_spawning``), so the
-    check lets them through and inspects their locks instead. Only modules
-    already imported are consulted: if one is not loaded, no instance exists.
-    """
-    found: list[type] = []
-    names = {
-        "multiprocessing.connection": ("_ConnectionBase",),
-        "multiprocessing.synchronize": ("SemLock", "Condition", "Event", "Barrier"),
-        "multiprocessing.queues": ("Queue", "SimpleQueue"),
-        "multiprocessing.sharedctypes": ("SynchronizedBase",),
-        "multiprocessing.heap": ("BufferWrapper",),
-        "socket": ("socket",),
-    }
-    for module_name, attrs in names.items():
-        module = sys.modules.get(module_name)
-        if module is None:
-            continue
-        for attr in attrs:
-            cls = getattr(module, attr, None)
-            if isinstance(cls, type):
-                found.append(cls)
-    return tuple(found)
-
-
 class _CheckPickler(pickle.Pickler):
     """Pickles to nowhere, noting what a spawned child could not rebuild."""
 
@@ -90,7 +64,7 @@ class _CheckPickler(pickle.Pickler):
         self.dispatch_table = ForkingPickler(io.BytesIO()).dispatch_table
         self.method = method
         self.path = path
-        self.inherited = _inherited_types()
+        self.inherited = inherited_types()
 
     def persistent_id(self, obj: Any) -> Optional[str]:
         if self.inherited and isinstance(obj, self.inherited):
@@ -115,8 +89,8 @@ def _check_semlocks(obj: Any, method: str, path: str, depth: int = 0) -> None:
     # start(), 3.8-3.10 hand the child a dangling handle (research START-05).
     if WINDOWS or method == "fork" or depth > 3:
         return
-    semlock = getattr(obj, "_semlock", None)
-    if semlock is not None and getattr(semlock, "name", "") is None:
+    semlock = semlock_of(obj)
+    if semlock is not None and semlock.name is None:
         raise SpawnError(
             f"{path} holds a {type(obj).__name__} created by a fork context, which a "
             f"{method} child cannot open; create it from the same context as the child, "
@@ -125,7 +99,7 @@ def _check_semlocks(obj: Any, method: str, path: str, depth: int = 0) -> None:
     state = getattr(obj, "__dict__", None)
     if state:
         for value in state.values():
-            if hasattr(value, "_semlock") or hasattr(value, "__dict__"):
+            if semlock_of(value) is not None or hasattr(value, "__dict__"):
                 _check_semlocks(value, method, path, depth + 1)
 
 

@@ -10,6 +10,13 @@ from __future__ import annotations
 from multiprocessing.process import BaseProcess
 from typing import Any, ClassVar, Optional
 
+from .._stdlib import (
+    BASE_PROCESS_ATTRS,
+    holds_process_call,
+    process_call,
+    set_process_call,
+    start_popen,
+)
 from .preflight import check_main_guard, check_parts, main_file_fixup
 
 __all__ = ["ForkProcess", "ForkServerProcess", "Process", "SpawnProcess"]
@@ -50,15 +57,15 @@ class Process(BaseProcess):
             ctx._warn_if_fork_unsafe()
             super().start()
             return
-        target = getattr(self, "_target", None)
-        args = tuple(getattr(self, "_args", ()))
-        kwargs = dict(getattr(self, "_kwargs", {}))
+        target, args, kwargs = process_call(self)
         parts = [("target", target)]
         parts += [(f"args[{i}]", a) for i, a in enumerate(args)]
         parts += [(f"kwargs[{k!r}]", v) for k, v in kwargs.items()]
         if type(self).run is not BaseProcess.run:
             # A subclass's own attributes travel with it (research MAIN-05).
-            parts += [(f"self.{k}", v) for k, v in vars(self).items() if k not in _BASE_ATTRS]
+            parts += [
+                (f"self.{k}", v) for k, v in vars(self).items() if k not in BASE_PROCESS_ATTRS
+            ]
         fixed = check_parts(method, parts, what=what)
         if not fixed:
             with main_file_fixup(method):
@@ -67,21 +74,25 @@ class Process(BaseProcess):
         # Swap in cloudpickle carriers only while start() pickles the object, so
         # the parent's own view of the Process does not change.
         state = vars(self)
-        saved: dict[str, Any] = {k: state[k] for k in ("_target", "_args", "_kwargs") if k in state}
-        saved.update(
-            (p[len("self.") :], state[p[len("self.") :]]) for p in fixed if p.startswith("self.")
-        )
+        own = [p[len("self.") :] for p in fixed if p.startswith("self.")]
+        saved: dict[str, Any] = {k: state[k] for k in own}
         try:
-            state["_target"] = fixed.get("target", target)
-            state["_args"] = tuple(fixed.get(f"args[{i}]", a) for i, a in enumerate(args))
-            state["_kwargs"] = {k: fixed.get(f"kwargs[{k!r}]", v) for k, v in kwargs.items()}
-            for path, value in fixed.items():
-                if path.startswith("self."):
-                    state[path[len("self.") :]] = value
+            set_process_call(
+                self,
+                fixed.get("target", target),
+                tuple(fixed.get(f"args[{i}]", a) for i, a in enumerate(args)),
+                {k: fixed.get(f"kwargs[{k!r}]", v) for k, v in kwargs.items()},
+            )
+            for key in own:
+                state[key] = fixed[f"self.{key}"]
             with main_file_fixup(method):
                 super().start()
         finally:
-            # start() deletes _target/_args/_kwargs (a refcycle guard): keep that.
+            # A started process has dropped its call (a refcycle guard in start()):
+            # keep that. Otherwise, and for the subclass's own attributes, give the
+            # parent's view of the instance back what it had.
+            if holds_process_call(self):
+                set_process_call(self, target, args, kwargs)
             for key, value in saved.items():
                 if key in state:
                     state[key] = value
@@ -91,27 +102,7 @@ class Process(BaseProcess):
         from .._context import get_context
 
         ctx = get_context(type(process_obj)._compat_method)
-        return ctx.mp_context.Process._Popen(process_obj)
-
-
-# Attributes every BaseProcess has; anything else on a subclass instance is the
-# user's state, which a spawn child receives by pickling.
-_BASE_ATTRS = frozenset(
-    {
-        "_identity",
-        "_config",
-        "_parent_pid",
-        "_parent_name",
-        "_popen",
-        "_closed",
-        "_target",
-        "_args",
-        "_kwargs",
-        "_name",
-        "_start_method",
-        "_compat_method",
-    }
-)
+        return start_popen(ctx.mp_context, process_obj)
 
 
 class ForkProcess(Process):

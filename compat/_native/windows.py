@@ -29,6 +29,8 @@ import ntpath
 import sys
 from typing import Any, Optional
 
+from .._stdlib import windows_popen_handle
+
 CREATE_SUSPENDED = 0x00000004
 CREATE_NEW_PROCESS_GROUP = 0x00000200
 JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE = 0x00002000
@@ -151,7 +153,7 @@ if sys.platform == "win32":
 
     def adopt_tree(popen: subprocess.Popen[Any]) -> WindowsTree:
         # subprocess keeps the process handle only in this private attribute.
-        handle = int(getattr(popen, "_handle"))  # noqa: B009
+        handle = windows_popen_handle(popen)
         job: Optional[int] = None
         job_error: Optional[OSError] = None
         try:

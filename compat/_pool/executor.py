@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional, TypeVar
 
 from .._cpu import resolve_worker_count
 from .._errors import ChildError
+from .._stdlib import ExecutorRemoteTraceback
 from . import worker as wire
 from .manager import RUN, WorkerPool
 from .pool import resolve_context
@@ -309,7 +310,7 @@ def _make_task(
         import traceback
 
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        exc.__cause__ = _cf_process._RemoteTraceback(f'\n"""\n{text}"""')  # type: ignore[arg-type]
+        exc.__cause__ = ExecutorRemoteTraceback(f'\n"""\n{text}"""')  # type: ignore[arg-type]
         future.set_exception(exc)
         return None
     return Task(

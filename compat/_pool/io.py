@@ -15,16 +15,14 @@ Both watch a wakeup channel that other threads use to interrupt the wait.
 from __future__ import annotations
 
 import os
-import struct
 import threading
 from typing import Any, Optional
 
 from .._platform import POSIX
+from .._stdlib import CONNECTION_HEADER, CONNECTION_LONG_HEADER, CONNECTION_LONG_MARKER
 
 DEFAULT_TRANSPORT = "stream" if POSIX else "message"
 
-_INT = struct.Struct("!i")
-_LONG = struct.Struct("!Q")
 _CHUNK = 1 << 18
 _MAX_READ = 1 << 23
 
@@ -59,12 +57,12 @@ class StreamReader:
         pos = 0
         end = len(buf)
         while end - pos >= 4:
-            (n,) = _INT.unpack_from(buf, pos)
+            (n,) = CONNECTION_HEADER.unpack_from(buf, pos)
             head = 4
-            if n == -1:
+            if n == CONNECTION_LONG_MARKER:
                 if end - pos < 12:
                     break
-                (n,) = _LONG.unpack_from(buf, pos + 4)
+                (n,) = CONNECTION_LONG_HEADER.unpack_from(buf, pos + 4)
                 head = 12
             if end - pos - head < n:
                 self.need = head + n

@@ -11,6 +11,7 @@ from typing import Any, Callable, Optional, TypeVar
 
 from .._cpu import resolve_worker_count
 from .._errors import ChildError
+from .._stdlib import Finalize
 from . import worker as wire
 from .manager import RUN, TERMINATE, WorkerPool
 from .results import (
@@ -145,11 +146,9 @@ class Pool(_mp_pool.Pool):
             raise
         core.start_thread(f"compat-Pool-{id(self):x}")
         self._core = core
-        from multiprocessing import util
-
         # Like the standard library: terminate when the pool is collected unclosed,
         # and at interpreter exit before multiprocessing reaps daemonic children.
-        self._terminate = util.Finalize(self, core.terminate, exitpriority=15)
+        self._terminate = Finalize(self, core.terminate, exitpriority=15)
 
     @property
     def _state(self) -> str:

@@ -16,6 +16,9 @@ from multiprocessing import TimeoutError as MpTimeoutError
 from multiprocessing import pool as _mp_pool
 from typing import TYPE_CHECKING, Any, Callable, Generic, Optional, TypeVar
 
+from .._stdlib import IMapIterator as _StdIMapIterator
+from .._stdlib import MapResult as _StdMapResult
+
 _T = TypeVar("_T")
 
 # One lock for the ready flag of every result: held for a few instructions, and only
@@ -111,7 +114,7 @@ class ApplyResult(_mp_pool.ApplyResult[_T]):
 AsyncResult = ApplyResult
 
 
-class MapResult(ApplyResult[list[_T]], _mp_pool.MapResult[_T]):
+class MapResult(ApplyResult[list[_T]], _StdMapResult[_T]):
     """The result of ``map_async`` / ``starmap_async``: ready when every chunk is in;
     the first failure is the one raised (the standard library's rule)."""
 
@@ -149,10 +152,10 @@ class MapResult(ApplyResult[list[_T]], _mp_pool.MapResult[_T]):
 
 
 if TYPE_CHECKING:
-    from multiprocessing.pool import IMapIterator as _IMapBase
+    _IMapBase = _StdIMapIterator
 else:
 
-    class _IMapBase(_mp_pool.IMapIterator, Generic[_T]):
+    class _IMapBase(_StdIMapIterator, Generic[_T]):
         pass
 
 

@@ -173,11 +173,9 @@ class ErrorMaker:
         """A result that reached the parent but cannot be unpickled there."""
         if self.flavour == "executor":
             return exc
-        from multiprocessing import pool
+        from .._stdlib import MaybeEncodingError
 
-        error: BaseException = pool.MaybeEncodingError(  # type: ignore[attr-defined]
-            exc, f"<the result of {task.describe()}>"
-        )
+        error: BaseException = MaybeEncodingError(exc, f"<the result of {task.describe()}>")
         return error
 
 

@@ -24,8 +24,14 @@ import pickle
 import struct
 import threading
 import time
-from multiprocessing.reduction import ForkingPickler
 from typing import Any, Callable, Optional
+
+from .._stdlib import (
+    CONNECTION_HEADER,
+    CONNECTION_LONG_HEADER,
+    CONNECTION_LONG_MARKER,
+    extra_reducers,
+)
 
 # Task kinds.
 APPLY = 0  # func(*args, **kwds)
@@ -39,14 +45,12 @@ READY = b"Y"
 INIT_FAILED = b"I"
 
 HEADER = struct.Struct("<cQd")  # type, seq, seconds the task ran
-# Connection's frame header: a signed 4-byte length; -1 then 8 bytes above 2 GiB.
-_INT = struct.Struct("!i")
-_LONG = struct.Struct("!Q")
 PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 
 _table: dict[Any, Any] = {}
 _table_key = (-1, -1)
+_EXTRA_REDUCERS = extra_reducers()
 
 
 def _dispatch_table() -> dict[Any, Any]:
@@ -54,7 +58,7 @@ def _dispatch_table() -> dict[Any, Any]:
     # every __init__ (a dict copy per message); merge once, and again only when
     # either registry changes size.
     global _table, _table_key
-    extra: dict[Any, Any] = getattr(ForkingPickler, "_extra_reducers", {})
+    extra = _EXTRA_REDUCERS
     key = (len(copyreg.dispatch_table), len(extra))
     if key != _table_key:
         table = dict(copyreg.dispatch_table)
@@ -112,7 +116,7 @@ def _frame_writer(conn: Any) -> Callable[[bytes], None]:
         return conn.send_bytes  # type: ignore[no-any-return]
     fd = conn.fileno()
     write = os.write
-    small = _INT.pack
+    small = CONNECTION_HEADER.pack
 
     def send(data: bytes) -> None:
         n = len(data)
@@ -125,7 +129,9 @@ def _frame_writer(conn: Any) -> Callable[[bytes], None]:
             while view:
                 view = view[write(fd, view) :]
         else:
-            _write_all(fd, _INT.pack(-1) + _LONG.pack(n))
+            _write_all(
+                fd, CONNECTION_HEADER.pack(CONNECTION_LONG_MARKER) + CONNECTION_LONG_HEADER.pack(n)
+            )
             _write_all(fd, data)
 
     return send
@@ -161,13 +167,13 @@ def rebuild_exception(exc: BaseException, tb: str, flavour: str) -> BaseExceptio
     """Unpickle hook: attach the remote traceback the way the standard library does."""
     cause: BaseException
     if flavour == "executor":
-        from concurrent.futures.process import _RemoteTraceback
+        from .._stdlib import ExecutorRemoteTraceback
 
-        cause = _RemoteTraceback(tb)  # type: ignore[arg-type]  # typeshed: it is a str
+        cause = ExecutorRemoteTraceback(tb)  # type: ignore[arg-type]  # typeshed: it is a str
     else:
-        from multiprocessing import pool
+        from .._stdlib import PoolRemoteTraceback
 
-        cause = pool.RemoteTraceback(tb)  # type: ignore[attr-defined]  # not in typeshed
+        cause = PoolRemoteTraceback(tb)
     exc.__cause__ = cause
     return exc
 
@@ -195,9 +201,9 @@ def _encode_error(
 def _encoding_error(problem: BaseException, value: object, flavour: str) -> BaseException:
     if flavour == "executor":
         return problem if _picklable(problem) else RuntimeError(repr(problem))
-    from multiprocessing import pool
+    from .._stdlib import MaybeEncodingError
 
-    error: BaseException = pool.MaybeEncodingError(problem, value)  # type: ignore[attr-defined]
+    error: BaseException = MaybeEncodingError(problem, value)
     return error
 
 

@@ -32,13 +32,18 @@ import time
 import types
 import warnings
 from collections.abc import Iterator
-from multiprocessing import context as _mp_context
-from multiprocessing import util
 from multiprocessing.connection import Pipe as _pipe
 from queue import Empty, Full
 from typing import Any, Optional
 
 from .._errors import ChildError, CompatError, PortabilityWarning
+from .._stdlib import (
+    Finalize,
+    StdlibChanged,
+    assert_spawning,
+    get_spawning_popen,
+    register_after_fork,
+)
 from .children import (
     install_fork_hooks,
     live,
@@ -84,9 +89,11 @@ def check_maxsize(maxsize: Any, plan: QueuePlan) -> int:
     limit = plan.sem_value_max
     if plan is current_plan():
         try:
-            from multiprocessing import synchronize
+            from .._stdlib import SEM_VALUE_MAX
 
-            limit = min(limit, int(getattr(synchronize, "SEM_VALUE_MAX", limit)))
+            limit = min(limit, int(SEM_VALUE_MAX))
+        except StdlibChanged:
+            raise
         except ImportError:  # no working semaphores here (SYNC-03)
             pass
     if size > limit:
@@ -184,28 +191,26 @@ class Queue:
         self._arm_exit()
         live.add(self)
         install_fork_hooks()
-        util.register_after_fork(self, Queue._after_mp_bootstrap)
+        register_after_fork(self, Queue._after_mp_bootstrap)
 
     def _arm_exit(self) -> None:
         # multiprocessing clears its finalizers when a child starts (after this
         # object was unpickled or forked), hence the re-arming after the bootstrap.
         fin = self._exit_finalizer
         if fin is None or not fin.still_active():
-            self._exit_finalizer = util.Finalize(
-                self, Sender.close, (self._sender,), exitpriority=10
-            )
+            self._exit_finalizer = Finalize(self, Sender.close, (self._sender,), exitpriority=10)
 
     def _after_mp_bootstrap(self) -> None:
         if self._pid == os.getpid() and not self._closed:
             self._arm_exit()
 
     def __getstate__(self) -> tuple[Any, ...]:
-        _mp_context.assert_spawning(self)
+        assert_spawning(self)
         owner = os.getpid()
         ticket = self._registry.reserve(owner)
         if ticket < 0:
             raise _table_full()
-        popen = _mp_context.get_spawning_popen()
+        popen = get_spawning_popen()
         if popen is not None:
             # The start can still fail (an argument after this one does not
             # pickle), or the child can die before it unpickles this queue.
@@ -241,7 +246,7 @@ class Queue:
     def _void_at_exit(self) -> None:
         if not self._voiding:
             self._voiding = True
-            util.Finalize(None, self._registry.void_all, (os.getpid(),), exitpriority=-10)
+            Finalize(None, self._registry.void_all, (os.getpid(),), exitpriority=-10)
 
     def _before_fork(self) -> None:
         if not self._closed and self._pid == os.getpid():

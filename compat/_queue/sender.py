@@ -25,11 +25,11 @@ import sys
 import threading
 import time
 import traceback
-from multiprocessing import util
 from multiprocessing.reduction import ForkingPickler
 from types import SimpleNamespace
 from typing import Any, Optional
 
+from .._stdlib import Finalize, extra_reducers, is_exiting
 from .registry import Registry
 
 __all__ = ["EXIT_STALL_REPORT", "Pickling", "Sender"]
@@ -121,7 +121,7 @@ _BY_REFERENCE = 1 << 16  # the C pickler passes bytes this large to write() as t
 _PROTOCOL = pickle.DEFAULT_PROTOCOL  # what ForkingPickler uses
 _plain_dumps = pickle.dumps
 _pack_length = struct.Struct("<I").pack  # the stream transport's frame header
-_EXTRA_REDUCERS: Any = getattr(ForkingPickler, "_extra_reducers", {})
+_EXTRA_REDUCERS = extra_reducers()
 
 
 def _fresh_dump(obj: Any) -> list[Any]:
@@ -199,7 +199,7 @@ class Sender:
         thread = threading.Thread(target=self._run, name="QueueFeederThread", daemon=True)
         self.thread = thread
         thread.start()
-        util.Finalize(thread, self.join_at_exit, exitpriority=-5)
+        Finalize(thread, self.join_at_exit, exitpriority=-5)
 
     def _run(self) -> None:
         while True:
@@ -218,7 +218,7 @@ class Sender:
             except Exception as exc:
                 # EPIPE: every reader end is closed, nobody can ever read these.
                 epipe = isinstance(exc, OSError) and exc.errno == errno.EPIPE
-                if not epipe and not util.is_exiting():
+                if not epipe and not is_exiting():
                     traceback.print_exc()
             finally:
                 with self.lock:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import pickle
 import types
-from multiprocessing import context as _mp_context
 from multiprocessing.connection import Pipe as _pipe
 from typing import Any, Optional
 
+from .._stdlib import assert_spawning
 from .children import mp_context
 from .registry import RobustLock
 from .sender import Pickling
@@ -72,7 +72,7 @@ class SimpleQueue:
         self._closed = False
 
     def __getstate__(self) -> tuple[Any, ...]:
-        _mp_context.assert_spawning(self)
+        assert_spawning(self)
         return (
             self._plan,
             self._reader,

@@ -41,6 +41,7 @@ from typing import IO, TYPE_CHECKING, Any, Optional, Union
 
 from .. import _native
 from .._platform import WINDOWS
+from .._stdlib import check_popen_hooks, skip_popen_sigint_wait
 from .args import (
     check_args,
     check_cwd,
@@ -61,6 +62,10 @@ DRAIN_SECONDS = 0.5
 #: How long a forwarded Ctrl+C is given before the caller's KeyboardInterrupt
 #: continues; the standard library's ``_sigint_wait_secs``.
 INTERRUPT_GRACE_SECONDS = 0.25
+
+# compat.Popen overrides two of subprocess.Popen's internals (see compat._stdlib):
+# fail at import, not by quietly losing the behaviour, if a CPython renames them.
+check_popen_hooks()
 
 if TYPE_CHECKING:
     _PopenBase = subprocess.Popen[Any]
@@ -177,7 +182,7 @@ class Popen(_PopenBase):
         # The standard library's own grace wait after a Ctrl+C assumes the child
         # got the Ctrl+C too; this one did not (it is not in the terminal's
         # group), so compat forwards it first and then waits (_forward_interrupt).
-        self._sigint_wait_secs = 0.0
+        skip_popen_sigint_wait(self)
         try:
             self._tree = _native.adopt_tree(self)
         except BaseException:
@@ -241,7 +246,8 @@ class Popen(_PopenBase):
         return self._decode(stdout), self._decode(stderr)
 
     def _readerthread(self, fh: IO[Any], buffer: list[Any]) -> None:
-        # Called by the standard library's Windows communicate() only: read bytes
+        # Overrides a private hook (compat._stdlib: Popen._readerthread), called by the
+        # standard library's Windows communicate() only: read bytes
         # and leave decoding to communicate(), in the caller's thread, as POSIX does.
         raw = fh.buffer if isinstance(fh, io.TextIOWrapper) else fh
         try:

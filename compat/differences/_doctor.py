@@ -19,7 +19,12 @@ import sys
 import tempfile
 import threading
 import time
-from typing import IO, Any, Callable, Optional
+from typing import IO, TYPE_CHECKING, Any, Callable, Optional
+
+if TYPE_CHECKING:
+    from .._platform import PlatformFacts
+    from .._policy import Decision
+    from ._model import Difference
 
 #: Seconds a probe may take by its own measure, and with the doctor's hard bound.
 PROBE_TIMEOUT = 15.0
@@ -170,9 +175,9 @@ def worker_main() -> None:
         # A hard kill takes this worker's whole session (the probe's children with
         # it). The resource tracker is started first, outside that session, so that it
         # survives and unlinks the semaphores the killed processes leave behind.
-        from multiprocessing import resource_tracker
+        from .._stdlib import ensure_resource_tracker
 
-        resource_tracker.ensure_running()
+        ensure_resource_tracker()
         setsid()
     from . import get, run_probe
 
@@ -269,11 +274,9 @@ def run_doctor(
     policy choice). ``jobs``: worker processes (default: usable CPUs + 1, 2 to 4).
     ``only``: ids to run. ``progress``: a stream for progress lines (stderr in the CLI).
     """
-    from .. import __version__
     from .._platform import PlatformFacts
     from .._policy import choose_start_method, validate_method
     from . import all_differences, get
-    from ._schema import REPORT_FORMAT
 
     started = time.monotonic()
     # Decide before any thread of ours exists: the policy counts threads.
@@ -287,6 +290,18 @@ def run_doctor(
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
 
+    todo, done = _plan_probes(entries, facts, probe_method)
+    show = _progress(len(entries), done, started, progress) if progress else None
+    _run_workers(todo, done, jobs, show)
+    results = _collect_results(entries, done)
+    return _build_report(results, decision, facts, cpu, probe_method, started)
+
+
+def _plan_probes(
+    entries: list[Difference], facts: PlatformFacts, probe_method: str
+) -> tuple[queue.Queue[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The requests for the workers, slowest first, and the results already known
+    without a worker: entries with no probe, or whose start method is missing here."""
     done: dict[str, dict[str, Any]] = {}
     todo: queue.Queue[dict[str, Any]] = queue.Queue()
     order = sorted(entries, key=lambda e: _SLOW_FIRST.index(e.id) if e.id in _SLOW_FIRST else 99)
@@ -299,7 +314,17 @@ def run_doctor(
         else:
             m = e.probe_method or probe_method
             todo.put({"id": e.id, "method": m, "timeout": PROBE_TIMEOUT})
-    show = _progress(len(entries), done, started, progress) if progress else None
+    return todo, done
+
+
+def _run_workers(
+    todo: queue.Queue[dict[str, Any]],
+    done: dict[str, dict[str, Any]],
+    jobs: int,
+    show: Optional[Callable[[bool], None]],
+) -> None:
+    """Run the queued probes in up to ``jobs`` slots, each driving one worker at a time,
+    and wait for them all, showing progress."""
     slots = [
         threading.Thread(target=_run_slot, args=(todo, done), daemon=True)
         for _ in range(min(jobs, max(1, todo.qsize())))
@@ -307,6 +332,7 @@ def run_doctor(
     for t in slots:
         t.start()
     for t in slots:
+        # Short joins, not one long one: the progress line is redrawn between them.
         while t.is_alive():
             t.join(0.25)
             if show:
@@ -314,11 +340,28 @@ def run_doctor(
     if show:
         show(True)
 
-    results = []
-    for e in entries:
-        r = dict(done[e.id])
-        r.update(area=e.area, title=e.title)
-        results.append(r)
+
+def _collect_results(
+    entries: list[Difference], done: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """One result per entry, in the order asked for, with the entry's area and title."""
+    return [{**done[e.id], "area": e.area, "title": e.title} for e in entries]
+
+
+def _build_report(
+    results: list[dict[str, Any]],
+    decision: Decision,
+    facts: PlatformFacts,
+    cpu: dict[str, Any],
+    probe_method: str,
+    started: float,
+) -> dict[str, Any]:
+    """The report (``report_schema``): this platform, its start methods, the results
+    and how many ended with each status."""
+    from .. import __version__
+    from ._schema import REPORT_FORMAT
+
+    # The standard library's default start method, as START-01's probe saw it.
     stdlib_default = next(
         (
             r["observed"].get("stdlib_default")

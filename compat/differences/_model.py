@@ -26,12 +26,12 @@ OS_NAMES = {"linux": "Linux", "darwin": "macOS", "win32": "Windows"}
 #: spans two modules to keep each small.
 AREAS = {
     "START": ("Start methods", ("start",)),
-    "MAIN": ("The main module, re-import and pickling", ("main",)),
+    "MAIN": ("The main module, re-import and pickling", ("main", "main_pickle")),
     "PROC": ("Process lifecycle, exit codes and inheritance", ("proc", "proc_inherit")),
     "POOL": ("Pool and ProcessPoolExecutor", ("pool",)),
     "IPC": ("Queue, Pipe, Connection and Manager", ("ipc", "ipc_conn")),
     "SYNC": ("Semaphores and shared memory", ("sync",)),
-    "SIG": ("Signals, Ctrl+C and process groups", ("sig",)),
+    "SIG": ("Signals, Ctrl+C and process groups", ("sig", "sig_tree")),
     "SUB": ("subprocess", ("sub", "sub_io")),
     "FILE": ("Files held open by children", ("file",)),
     "ENV": ("Interpreter, executable and environment", ("env",)),

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -202,6 +203,23 @@ def wait_gone(pid: int, timeout: float) -> bool:
     except OSError:
         pass
     return False
+
+
+def read_bounded(stream: Any, timeout: float, *, line: bool = True) -> Optional[bytes]:
+    """readline() (or read() to EOF) from a pipe, giving up after ``timeout``."""
+    box: list[bytes] = []
+    reader = threading.Thread(
+        target=lambda: box.append(stream.readline() if line else stream.read()), daemon=True
+    )
+    reader.start()
+    reader.join(timeout)
+    return box[0] if box else None
+
+
+def wait_ready(p: Any) -> None:
+    """Wait for the first line from Popen ``p``'s stdout: its child says it is ready."""
+    if not read_bounded(p.stdout, GRACE):
+        raise ProbeTimeout("the child did not say it was ready")
 
 
 def _child_call(conn: Any, fn: Any, args: tuple[Any, ...]) -> None:
