@@ -36,35 +36,35 @@ _LAZY = {
     "get_start_method": "_context",
     "set_start_method": "_context",
     "get_all_start_methods": "_context",
-    "Array": "_context",
-    "Barrier": "_context",
-    "BoundedSemaphore": "_context",
-    "Condition": "_context",
-    "Event": "_context",
-    "JoinableQueue": "_queue.queue",
-    "Lock": "_context",
-    "Manager": "_context",
-    "Pipe": "_context",
+    "Array": "_default_api",
+    "Barrier": "_default_api",
+    "BoundedSemaphore": "_default_api",
+    "Condition": "_default_api",
+    "Event": "_default_api",
+    "JoinableQueue": "_queue.joinable",
+    "Lock": "_default_api",
+    "Manager": "_default_api",
+    "Pipe": "_default_api",
     "Pool": "_pool.pool",
     "Queue": "_queue.queue",
-    "RLock": "_context",
-    "RawArray": "_context",
-    "RawValue": "_context",
-    "Semaphore": "_context",
+    "RLock": "_default_api",
+    "RawArray": "_default_api",
+    "RawValue": "_default_api",
+    "Semaphore": "_default_api",
     "SimpleQueue": "_queue.queue",
-    "Value": "_context",
-    "active_children": "_context",
-    "allow_connection_pickling": "_context",
+    "Value": "_default_api",
+    "active_children": "_default_api",
+    "allow_connection_pickling": "_default_api",
     "cpu_count": "_cpu",
-    "current_process": "_context",
-    "freeze_support": "_context",
-    "get_logger": "_context",
+    "current_process": "_default_api",
+    "freeze_support": "_default_api",
+    "get_logger": "_default_api",
     "getppid": "_context",
-    "log_to_stderr": "_context",
-    "parent_process": "_context",
-    "set_executable": "_context",
-    "set_forkserver_preload": "_context",
-    "spawn_child": "_context",
+    "log_to_stderr": "_default_api",
+    "parent_process": "_default_api",
+    "set_executable": "_default_api",
+    "set_forkserver_preload": "_default_api",
+    "spawn_child": "_default_api",
     # pools and consumers
     "BrokenProcessPool": "_pool.executor",
     "Consumer": "_child.consumer",
@@ -74,7 +74,7 @@ _LAZY = {
     "Popen": "_run.popen",
     "UnsafeBatchArgument": "_run.cmdline",
     "find_program": "_run.which",
-    "run": "_run.popen",
+    "run": "_run.run",
     # processes
     "Child": "_child.child",
     "RemoteTraceback": "_child.child",
@@ -96,6 +96,10 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'compat' has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{module}", __name__), name)
+    if getattr(value, "__module__", "").startswith(f"{__name__}."):
+        # Public under this name (reprs, pickles by reference, docs); the standard
+        # library's exceptions re-exported here keep their own module.
+        value.__module__ = __name__
     globals()[name] = value  # later lookups skip this function
     return value
 
@@ -109,41 +113,43 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ._child.consumer import Consumer, spawn_consumer
     from ._child.process import Process
     from ._context import (
-        Array,
         AuthenticationError,
+        BufferTooShort,
+        Context,
+        ProcessError,
+        TimeoutError,
+        get_all_start_methods,
+        get_context,
+        get_start_method,
+        getppid,
+        set_start_method,
+    )
+    from ._cpu import cpu_count
+    from ._default_api import (
+        Array,
         Barrier,
         BoundedSemaphore,
-        BufferTooShort,
         Condition,
-        Context,
         Event,
         Lock,
         Manager,
         Pipe,
-        ProcessError,
         RawArray,
         RawValue,
         RLock,
         Semaphore,
-        TimeoutError,
         Value,
         active_children,
         allow_connection_pickling,
         current_process,
         freeze_support,
-        get_all_start_methods,
-        get_context,
         get_logger,
-        get_start_method,
-        getppid,
         log_to_stderr,
         parent_process,
         set_executable,
         set_forkserver_preload,
-        set_start_method,
         spawn_child,
     )
-    from ._cpu import cpu_count
     from ._errors import (
         ChildError,
         ChildTimeout,
@@ -158,7 +164,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ._policy import Decision, available_start_methods, choose_start_method
     from ._pool.executor import BrokenProcessPool, ProcessPoolExecutor
     from ._pool.pool import Pool
-    from ._queue.queue import JoinableQueue, Queue, SimpleQueue
+    from ._queue.joinable import JoinableQueue
+    from ._queue.queue import Queue, SimpleQueue
     from ._run.cmdline import UnsafeBatchArgument
-    from ._run.popen import Popen, run
+    from ._run.popen import Popen
+    from ._run.run import run
     from ._run.which import find_program

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from ._platform import LINUX, PlatformFacts
+from ._platform import LINUX, PLATFORM, PYTHON, PlatformFacts
 
 __all__ = [
     "WINDOWS_EXECUTOR_MAX_WORKERS",
@@ -295,4 +295,4 @@ def resolve_worker_count(
 
 def _current_platform() -> PlatformFacts:
     # Cheaper than PlatformFacts.current(): the cap needs only the OS and version.
-    return PlatformFacts.simulated(sys.platform, (sys.version_info[0], sys.version_info[1]))
+    return PlatformFacts.simulated(PLATFORM, PYTHON)

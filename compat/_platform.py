@@ -1,6 +1,8 @@
 """Platform facts, computed in one place.
 
-Nothing else in ``compat`` reads ``sys.platform`` or ``os.name``: policies take a
+Nothing else in ``compat`` reads ``sys.platform`` or ``os.name`` (``compat._native``
+spells ``sys.platform`` only as type-checker guards; ``tests/test_architecture.py``
+enforces both): code branches on the flags below, and policies take a
 :class:`PlatformFacts` so that the Windows and macOS branches of every decision can
 be exercised on any machine (``PlatformFacts.simulated("win32", (3, 12))``).
 
@@ -13,6 +15,10 @@ from __future__ import annotations
 import os
 import sys
 from typing import Any, NamedTuple, Optional
+
+#: ``sys.platform`` and CPython ``(major, minor)`` of the running interpreter.
+PLATFORM = sys.platform
+PYTHON = (sys.version_info[0], sys.version_info[1])
 
 WINDOWS = sys.platform == "win32"
 MACOS = sys.platform == "darwin"
@@ -106,8 +112,8 @@ class PlatformFacts(NamedTuple):
             unsafe = tuple(m for m in MACOS_FORK_UNSAFE_MODULES if m in modules)
         env = os.environ.get(START_METHOD_ENV, "").strip() or None
         return cls(
-            platform=sys.platform,
-            python=(sys.version_info[0], sys.version_info[1]),
+            platform=PLATFORM,
+            python=PYTHON,
             start_methods=_live_start_methods(),
             threads=threads,
             thread_names=names,

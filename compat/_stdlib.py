@@ -23,8 +23,6 @@ import struct
 import sys
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ._platform import WINDOWS
-
 if TYPE_CHECKING:  # typed views of the names __getattr__ resolves at run time
     from concurrent.futures.process import _RemoteTraceback as ExecutorRemoteTraceback
     from multiprocessing.context import assert_spawning, get_spawning_popen
@@ -60,6 +58,7 @@ __all__ = [
     "set_process_call",
     "skip_popen_sigint_wait",
     "start_popen",
+    "subprocess_fast_paths",
     "windows_popen_handle",
 ]
 
@@ -360,6 +359,8 @@ def inherited_types() -> tuple[type, ...]:
 def check_popen_hooks() -> None:
     """Raise :class:`StdlibChanged` if ``subprocess.Popen`` no longer has the hooks
     compat.Popen overrides (cheap: code names, not source)."""
+    from ._platform import WINDOWS
+
     check("Popen._sigint_wait_secs")
     if WINDOWS:  # the reader-thread hook exists (and is called) on Windows only
         import subprocess
@@ -371,6 +372,20 @@ def check_popen_hooks() -> None:
 def skip_popen_sigint_wait(popen: Any) -> None:
     """Turn off ``subprocess.Popen``'s grace wait after Ctrl+C for ``popen``."""
     popen._sigint_wait_secs = 0.0
+
+
+def subprocess_fast_paths() -> dict[str, bool]:
+    """Whether ``subprocess`` may start programs with posix_spawn and with vfork here.
+
+    An observation for the doctor (SUB entries), not a feature: CPython's switches
+    ``_USE_POSIX_SPAWN`` and ``_USE_VFORK`` (3.10+) read as False where absent.
+    """
+    import subprocess
+
+    return {
+        "posix_spawn": bool(getattr(subprocess, "_USE_POSIX_SPAWN", False)),
+        "vfork": bool(getattr(subprocess, "_USE_VFORK", False)),
+    }
 
 
 def windows_popen_handle(popen: Any) -> int:

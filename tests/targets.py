@@ -126,3 +126,21 @@ class CountingProcess(_subclass_base()):  # type: ignore[misc]
 
     def run(self) -> None:
         self.queue.put(sum(range(self.n)))
+
+
+#: Set at run time in the test process: a child sees it only if it was forked from it.
+PARENT_MARK: Any = None
+
+
+def start_method_seen(parent_pid: int) -> str:
+    """How this child was started, judged from what it inherited: a fork child has the
+    parent's memory (PARENT_MARK); a forkserver child's parent is the server."""
+    if PARENT_MARK is not None:
+        return "fork"
+    return "spawn" if os.getppid() == parent_pid else "forkserver"
+
+
+def start_method_seen_gen(parent_pid: int) -> Any:
+    """:func:`start_method_seen` as a generator, for spawn_consumer."""
+    while True:
+        yield start_method_seen(parent_pid)

@@ -530,9 +530,9 @@ def test_unclosed_pool_warns_and_is_terminated_when_collected(start_method: str)
 def test_join_does_not_wait_forever_for_a_worker_that_will_not_exit(
     make_pool: PoolFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import compat._pool.manager
+    import compat._pool.shutdown
 
-    monkeypatch.setattr(compat._pool.manager, "EXIT_GRACE", 0.5)
+    monkeypatch.setattr(compat._pool.shutdown, "EXIT_GRACE", 0.5)
     p = make_pool(1)
     pid = p.apply(t.start_endless_thread)
     p.close()

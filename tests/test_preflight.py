@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import compat
+import compat._child.main_checks as main_checks
 import compat._child.preflight as preflight
 from tests import targets
 from tests.helpers import SCRIPTS, run_python
@@ -191,18 +192,18 @@ def test_describe_main_kinds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
 
     fake = types.ModuleType("__main__")
     monkeypatch.setitem(sys.modules, "__main__", fake)
-    assert preflight.describe_main() == ("interactive", None)
+    assert main_checks.describe_main() == ("interactive", None)
     script = tmp_path / "s.py"
     script.write_text("x = 1\n")
     fake.__file__ = str(script)
-    assert preflight.describe_main() == ("file", str(script))
+    assert main_checks.describe_main() == ("file", str(script))
     fake.__spec__ = types.SimpleNamespace(name="pkg.__main__")  # type: ignore[assignment]
-    assert preflight.describe_main()[0] == "package"
+    assert main_checks.describe_main()[0] == "package"
 
     def g() -> None: ...
 
     g.__module__ = "__main__"
-    assert "package's __main__.py" in (preflight.main_reference_problem(g) or "")
+    assert "package's __main__.py" in (main_checks.main_reference_problem(g) or "")
 
 
 def test_top_level_name_detection(tmp_path: Path) -> None:
@@ -218,7 +219,7 @@ def test_top_level_name_detection(tmp_path: Path) -> None:
         "if __name__ == '__main__':\n    def hidden(): pass\n    f()\n"
         "else:\n    def other(): pass\n"
     )
-    names, guards = preflight._parse_main(str(script)) or (set(), [])
+    names, guards = main_checks._parse_main(str(script)) or (set(), [])
     assert {"os", "j", "y", "A", "f", "C", "fast", "g", "other"} <= names
     assert "hidden" not in names
     assert guards == [(13, 14)] or guards == [(13, 16)]
@@ -227,8 +228,8 @@ def test_top_level_name_detection(tmp_path: Path) -> None:
 def test_broken_main_file_is_not_fatal(tmp_path: Path) -> None:
     script = tmp_path / "broken.py"
     script.write_text("def (:\n")
-    assert preflight._parse_main(str(script)) is None
-    assert preflight._parse_main(str(tmp_path / "missing.py")) is None
+    assert main_checks._parse_main(str(script)) is None
+    assert main_checks._parse_main(str(tmp_path / "missing.py")) is None
 
 
 def test_forkserver_and_spawn_agree_on_checks() -> None:

@@ -25,7 +25,9 @@ import pytest
 from compat._child.consumer import start_consumer
 from compat._errors import ChildError, PortabilityWarning
 from compat._platform import LINUX, MACOS, WINDOWS, PlatformFacts
-from compat._queue.queue import JoinableQueue, Queue, SimpleQueue, check_maxsize
+from compat._queue.checks import check_maxsize
+from compat._queue.joinable import JoinableQueue
+from compat._queue.queue import Queue, SimpleQueue
 from compat._queue.transport import current_plan, plan_for
 from tests import targets_queues as t
 from tests.helpers import clean_lines, run_example, run_python
@@ -251,7 +253,7 @@ def test_large_items(plan: Any) -> None:
 def test_mixed_sizes_through_the_read_ahead_buffer() -> None:
     import random
 
-    from compat._queue.transport import RING_SIZE
+    from compat._queue.stream import RING_SIZE
 
     rng = random.Random(4)
     edges = [RING_SIZE // 4 - 40, RING_SIZE // 4 + 40, RING_SIZE - 30, RING_SIZE + 30]

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from compat import _native
+from compat._native import tree as native_tree
 from compat._native import windows as native_windows
 from compat._platform import LINUX
 from compat._run.args import (
@@ -45,7 +45,8 @@ from compat._run.cmdline import (
     plan_windows_command,
     quote_batch_argument,
 )
-from compat._run.popen import DRAIN_SECONDS, Popen, run
+from compat._run.popen import Popen
+from compat._run.run import DRAIN_SECONDS, run
 from compat._run.which import find_program, resolve_program
 from tests.helpers import run_example
 
@@ -787,9 +788,9 @@ def test_job_object_structures_have_the_windows_layout() -> None:
 
 @posix_only
 def test_native_contract_on_posix() -> None:
-    assert _native._import_error is None
-    assert _native.tree_popen_kwargs(0, None) == {"start_new_session": True}
-    assert _native.tree_popen_kwargs(0, 0) == {"process_group": 0}
+    assert native_tree._import_error is None
+    assert native_tree.tree_popen_kwargs(0, None) == {"start_new_session": True}
+    assert native_tree.tree_popen_kwargs(0, 0) == {"process_group": 0}
 
 
 # -- bad input -------------------------------------------------------------------------------

@@ -108,7 +108,8 @@ def start_child(
     """Start a child under ``ctx``; the implementation of ``spawn_child``."""
     if not callable(target):
         raise TypeError(f"spawn_child() needs a callable target, not {type(target).__name__}")
-    from .preflight import check_main_guard, check_spawnable, main_file_fixup
+    from .main_checks import check_main_guard, main_file_fixup
+    from .preflight import check_spawnable
 
     method = ctx.method
     what = f"a child running {_name_of(target)}"

@@ -69,17 +69,12 @@ def start_consumer(
 
 def _context(ctx: Any) -> Any:
     """A context with ``Process``, ``Pipe`` and ``get_start_method()``: a compat
-    Context (its Process checks a spawn child's arguments before it starts) or a
-    multiprocessing context."""
-    if ctx is None:
-        from .._context import get_context
+    Context (its Process checks a spawn child's arguments before it starts; the
+    default one for None) or the multiprocessing context the caller gave."""
+    from .._context import get_context, resolve_context
 
-        return get_context()
-    if not (hasattr(ctx, "Process") and hasattr(ctx, "Pipe")):
-        raise TypeError(
-            f"ctx must be a compat Context or a multiprocessing context, not {type(ctx).__name__}"
-        )
-    return ctx
+    resolve_context(ctx)  # the one check of a ctx argument: raises TypeError
+    return get_context() if ctx is None else ctx
 
 
 class Consumer:

@@ -17,7 +17,8 @@ from .._stdlib import (
     set_process_call,
     start_popen,
 )
-from .preflight import check_main_guard, check_parts, main_file_fixup
+from .main_checks import check_main_guard, main_file_fixup
+from .preflight import check_parts
 
 __all__ = ["ForkProcess", "ForkServerProcess", "Process", "SpawnProcess"]
 

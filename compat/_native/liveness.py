@@ -12,8 +12,8 @@ sibling, so it has no ``Popen`` and no sentinel to wait on).
 - Windows: ``OpenProcess`` + ``WaitForSingleObject(handle, 0)``. Never
   ``os.kill(pid, 0)``: on Windows that calls ``TerminateProcess`` and kills it.
 
-The Windows and ``fcntl`` primitives are loaded with ``importlib`` so that this
-module type-checks on every platform; they could move to ``compat._native``.
+``_winapi`` is loaded with ``importlib`` so that this module type-checks on every
+platform (mypy --platform linux has no ``_winapi.OpenProcess``).
 """
 
 from __future__ import annotations

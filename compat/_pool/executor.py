@@ -15,12 +15,13 @@ from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import process as _cf_process
 from typing import Any, Callable, Optional, TypeVar
 
+from .._context import resolve_context
 from .._cpu import resolve_worker_count
 from .._errors import ChildError
 from .._stdlib import ExecutorRemoteTraceback
 from . import worker as wire
 from .manager import RUN, WorkerPool
-from .pool import resolve_context
+from .procs import method_of
 from .tasks import Task
 
 __all__ = ["BrokenProcessPool", "ProcessPoolExecutor"]
@@ -112,7 +113,7 @@ class ProcessPoolExecutor(_cf_process.ProcessPoolExecutor):
         if mp_context is None:
             ctx = _default_context(avoid_fork=max_tasks_per_child is not None)
         else:
-            ctx = resolve_context(mp_context)
+            ctx = resolve_context(mp_context, argument="mp_context")
         self._mp_context = ctx
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
@@ -283,15 +284,10 @@ class ProcessPoolExecutor(_cf_process.ProcessPoolExecutor):
 
 
 def _default_context(*, avoid_fork: bool) -> Any:
-    try:
-        from .._context import get_context
-    except ImportError:  # the context module is optional for this one
-        import multiprocessing
-
-        ctx: Any = multiprocessing.get_context()
-    else:
-        ctx = get_context().mp_context
-    if avoid_fork and getattr(ctx, "_name", None) == "fork":
+    ctx = resolve_context(None)
+    # As the standard library: workers that exit after max_tasks_per_child tasks are
+    # replaced from the manager thread, and fork from a threaded process is unsafe.
+    if avoid_fork and method_of(ctx) == "fork":
         import multiprocessing
 
         methods = multiprocessing.get_all_start_methods()

@@ -18,6 +18,10 @@ Shape, and why it differs from the standard library's:
   shrink so that no worker is left with a long tail. A worker is never sent work
   while it may be blocked writing results, so the two pipe directions cannot
   deadlock.
+
+This module holds the running pool (start workers, submit and dispatch tasks, the
+manager thread's loop, results, dead workers); how it ends (close, terminate, join,
+the pool's states and grace periods) is in :mod:`compat._pool.shutdown`.
 """
 
 from __future__ import annotations
@@ -32,15 +36,14 @@ from typing import Any, Callable, Optional, cast
 from . import worker as wire
 from .io import DEFAULT_TRANSPORT, Wakeup, make_waiter
 from .procs import (
-    REAP_GRACE,
     WorkerProc,
-    ask_to_exit,
     close_quietly,
     default_process,
     drain_and_reap,
     method_of,
     start_worker,
 )
+from .shutdown import CLOSE, RUN, TERMINATE, ShutdownMixin
 from .tasks import (
     STARTUP_FAILURES,
     Delivery,
@@ -50,10 +53,6 @@ from .tasks import (
     exitcode_of,
     take_batch,
 )
-
-RUN = "RUN"
-CLOSE = "CLOSE"
-TERMINATE = "TERMINATE"
 
 MAX_BATCH = 256
 BATCH_SHARE = 2
@@ -66,14 +65,12 @@ BATCH_SECONDS = 0.01
 #: every OS (macOS socket buffers and Windows multiprocessing pipes hold 8 KiB), so
 #: writing one cannot block while the worker itself blocks writing results.
 PREFETCH_BYTES = 2048
-#: Seconds a worker may take to exit once asked (close) before it is terminated.
-EXIT_GRACE = 10.0
-#: Seconds between terminate() (SIGTERM) and kill() (SIGKILL) for a worker.
-KILL_GRACE = 2.0
 
 
-class WorkerPool:
-    """Processes, pipes and one manager thread; knows nothing of the public APIs."""
+class WorkerPool(ShutdownMixin):
+    """Processes, pipes and one manager thread; knows nothing of the public APIs.
+
+    Closing, terminating and joining are in :class:`~compat._pool.shutdown.ShutdownMixin`."""
 
     def __init__(
         self,
@@ -402,31 +399,6 @@ class WorkerPool:
         except Exception as exc:
             self._break_locked(self._errors.cannot_start(exc), out)
 
-    def _drained_locked(self) -> bool:
-        return (
-            not self._pending
-            and not self._feeders
-            and not any(w.outstanding for w in self._workers)
-        )
-
-    def _exit_workers_locked(self) -> float:
-        now = time.monotonic()
-        if self._exit_deadline is None:
-            self._exit_deadline = now + EXIT_GRACE
-        for w in self._workers:
-            ask_to_exit(w)
-        if now >= self._exit_deadline:
-            # A worker that does not exit when asked (a non-daemon thread started by
-            # a task, a hung atexit handler) must not make join() wait forever.
-            for w in self._workers:
-                if self._killed_stragglers:
-                    w.proc.kill()
-                else:
-                    w.proc.terminate()
-            self._killed_stragglers = True
-            self._exit_deadline = now + KILL_GRACE
-        return max(0.05, self._exit_deadline - now)
-
     def _break_locked(self, error: BaseException, out: list[Delivery]) -> None:
         if self.broken is None:
             self.broken = error
@@ -435,97 +407,6 @@ class WorkerPool:
 
     def _deliver(self, items: list[Delivery]) -> None:
         deliver(items, self._errors)
-
-    def close(self) -> None:
-        with self._lock:
-            if self.state == RUN:
-                self.state = CLOSE
-        self._wakeup.wake()
-
-    def terminate(self, *, kill: bool = False) -> None:
-        """Stop every worker now; tasks not finished fail. Bounded in time."""
-        with self._lock:
-            self.state = TERMINATE
-            self._room.notify_all()
-            workers = list(self._workers)
-            orphans = list(self._pending)
-            self._pending.clear()
-            running = [(w, list(w.outstanding)) for w in workers]
-            for w in workers:
-                w.outstanding.clear()
-                w.batches.clear()
-        self._wakeup.wake()
-        for w in workers:
-            try:
-                if kill:
-                    w.proc.kill()
-                else:
-                    w.proc.terminate()
-            except (OSError, ValueError, AttributeError):
-                pass
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(KILL_GRACE + REAP_GRACE)
-        deadline = time.monotonic() + KILL_GRACE
-        for w in workers:
-            try:
-                w.proc.join(max(0.0, deadline - time.monotonic()))
-                if w.proc.exitcode is None:
-                    w.proc.kill()
-                    w.proc.join(REAP_GRACE)
-            except (OSError, ValueError, AttributeError):
-                pass
-        failures: list[Delivery] = [
-            (t, False, self._errors.terminated(None, t, started=False), False) for t in orphans
-        ]
-        for w, tasks in running:
-            for i, t in enumerate(tasks):
-                failures.append(
-                    (
-                        t,
-                        False,
-                        self._errors.terminated(w.proc, t, started=(i == 0), killed=kill),
-                        False,
-                    )
-                )
-        self._deliver(failures)
-        if thread is None or not thread.is_alive():
-            self._release()
-
-    def _abort(self, exc: BaseException) -> None:
-        with self._lock:
-            self.broken = self._errors.manager_failed(exc)
-        self.terminate(kill=True)
-
-    def join(self, timeout: Optional[float] = None) -> bool:
-        """Wait for the manager thread and the workers; True when all have ended."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-            if thread.is_alive():
-                return False
-        with self._lock:
-            workers = list(self._workers)
-        for w in workers:
-            w.proc.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        if all(w.proc.exitcode is not None for w in workers):
-            self._release()
-            return True
-        return False
-
-    def _release(self) -> None:
-        with self._lock:
-            if self._closed_resources:
-                return
-            self._closed_resources = True
-            workers = list(self._workers)
-            self._workers = []
-            for w in workers:
-                w.dead = True
-                if not w.sending:  # else the sending thread closes it when done
-                    close_quietly(w.conn)
-        self._wakeup.close()
 
     @property
     def processes(self) -> list[Any]:

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from multiprocessing import pool as _mp_pool
 from typing import Any, Callable, Optional, TypeVar
 
+from .._context import resolve_context
 from .._cpu import resolve_worker_count
 from .._errors import ChildError
 from .._stdlib import Finalize
@@ -31,27 +32,6 @@ _T = TypeVar("_T")
 #: full batches, bounded so that an endless generator does not fill the memory (the
 #: standard library gets the same bound from its full task pipe).
 _FEED_AHEAD = 1024
-
-
-def resolve_context(context: Any) -> Any:
-    """A standard-library multiprocessing context from a compat ``Context`` (its
-    ``.mp_context``), a multiprocessing context, or None (compat's default context,
-    :func:`compat.get_context`)."""
-    if context is None:
-        # compat's default context: the start method compat's policy chose.
-        from .._context import get_context
-
-        return get_context().mp_context
-    mp_context = getattr(context, "mp_context", None)
-    if mp_context is not None:
-        return mp_context
-    if not (hasattr(context, "Process") and hasattr(context, "Pipe")):
-        raise TypeError(
-            "context must be a compat Context (compat.get_context(...)) or a "
-            f"multiprocessing context (multiprocessing.get_context(...)), not "
-            f"{type(context).__name__}"
-        )
-    return context
 
 
 class Pool(_mp_pool.Pool):
@@ -114,7 +94,7 @@ class Pool(_mp_pool.Pool):
         _transport: Optional[str] = None,
     ) -> None:
         self._core: Optional[WorkerPool] = None  # for __del__ if __init__ raises
-        ctx = resolve_context(context)
+        ctx = resolve_context(context, argument="context")
         size = resolve_worker_count(processes, executor=False)
         if maxtasksperchild is not None and (
             not isinstance(maxtasksperchild, int) or maxtasksperchild <= 0

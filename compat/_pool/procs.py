@@ -140,9 +140,6 @@ def default_process(ctx: Any, *args: Any, **kwargs: Any) -> Any:
 
 def method_of(ctx: Any) -> Optional[str]:
     """The start method of a multiprocessing context, or None if it cannot say."""
-    name = getattr(ctx, "_name", None)
-    if isinstance(name, str):
-        return name
     try:
         method = ctx.get_start_method(allow_none=False)
     except (AttributeError, TypeError, ValueError):

@@ -1,4 +1,4 @@
-"""Tasks as the worker machinery (``_workers.py``) sees them, and the errors it
+"""Tasks as the worker machinery (``manager.py``) sees them, and the errors it
 reports for them: a dead worker, a terminated pool, a failing initializer."""
 
 from __future__ import annotations

@@ -22,24 +22,7 @@ from typing import Any
 
 from .registry import Registry
 
-__all__ = ["install_fork_hooks", "live", "mp_context", "watch_reservation"]
-
-
-def mp_context(ctx: Any) -> Any:
-    """The standard library context for ``ctx``: None, a compat Context or an mp context."""
-    if ctx is None:
-        # compat's default context: the start method compat's policy chose.
-        from .._context import get_context
-
-        return get_context().mp_context
-    inner = getattr(ctx, "mp_context", None)
-    if inner is not None:
-        return inner
-    if hasattr(ctx, "Lock") and hasattr(ctx, "RawArray"):
-        return ctx
-    raise TypeError(
-        f"ctx must be a compat Context or a multiprocessing context, not {type(ctx).__name__}"
-    )
+__all__ = ["install_fork_hooks", "live", "watch_reservation"]
 
 
 #: Queue handles alive in this process (the fork hooks visit them).

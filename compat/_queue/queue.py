@@ -1,4 +1,4 @@
-"""Queue, JoinableQueue and SimpleQueue: drop-in for multiprocessing's, on every OS.
+"""Queue: drop-in for ``multiprocessing.Queue``, on every OS.
 
 Same API, exceptions and pickling rules as ``multiprocessing.Queue`` (``queue.Empty``
 and ``queue.Full``; ``ValueError`` once closed; shared with children by passing
@@ -10,7 +10,8 @@ it when they are created, under every start method). Different on purpose:
 - ``for item in queue`` reads until the stream ends: the queue is empty and no
   other process can still put (see :mod:`compat._queue.registry`), so a reader
   needs no sentinel, no polling timeout and no ``terminate()``. A writer that
-  died without closing makes the iteration raise :class:`compat.ChildError`.
+  died without closing makes the iteration raise :class:`compat.ChildError`
+  (:mod:`compat._queue.endofstream`).
 - ``put()`` pickles in the caller (errors raise there, IPC-04) and sends small
   items at once; ``maxsize=0`` is really unbounded (the standard library's
   semaphore stops at 32767 items on macOS, IPC-02).
@@ -18,44 +19,43 @@ it when they are created, under every start method). Different on purpose:
   library for small items and about 3x the MB/s for 1 MiB items
   (``bench/bench_queues.py``, which prints the ratios of the machine it runs on).
 - A reader killed while waiting in ``get()`` no longer blocks every other
-  reader forever: its lock is taken over (:class:`~compat._queue.registry.RobustLock`).
+  reader forever: its lock is taken over (:class:`~compat._queue.robustlock.RobustLock`).
 
-See :mod:`compat._queue.transport` for how items travel on each OS.
+``JoinableQueue`` (:mod:`compat._queue.joinable`) is this queue with
+``task_done()`` and ``join()``; ``SimpleQueue`` (:mod:`compat._queue.simple`) is
+re-exported here. See :mod:`compat._queue.transport` for how items travel on each OS.
 """
 
 from __future__ import annotations
 
-import operator
 import os
 import pickle
 import time
 import types
 import warnings
-from collections.abc import Iterator
 from multiprocessing.connection import Pipe as _pipe
 from queue import Empty, Full
 from typing import Any, Optional
 
-from .._errors import ChildError, CompatError, PortabilityWarning
+from .._errors import CompatError
 from .._stdlib import (
     Finalize,
-    StdlibChanged,
     assert_spawning,
     get_spawning_popen,
     register_after_fork,
 )
+from .checks import check_maxsize, check_timeout, table_full
 from .children import (
     install_fork_hooks,
     live,
-    mp_context,
     watch_reservation,
 )
+from .endofstream import EndOfStreamMixin
 from .registry import (
     F_GOT,
     F_PUT,
     RING_AT,
     RLOCK_OWNER,
-    SLOTS,
     Registry,
 )
 from .sender import Pickling, Sender
@@ -67,61 +67,10 @@ from .transport import (
     prepare_pipe,
 )
 
-__all__ = ["Empty", "Full", "JoinableQueue", "Queue", "SimpleQueue", "mp_context"]
-
-_POLL = 0.1  # seconds between looks at the writers while an iterating reader waits
-_MACOS_SEM_MAX = 32767
-_END = object()
+__all__ = ["Empty", "Full", "Queue", "SimpleQueue"]
 
 
-def check_maxsize(maxsize: Any, plan: QueuePlan) -> int:
-    """Validate ``maxsize`` for ``plan``'s platform; 0 means unbounded."""
-    if isinstance(maxsize, bool):
-        raise TypeError("maxsize must be an int (0 means unbounded), not bool")
-    try:
-        size = operator.index(maxsize)
-    except TypeError:
-        raise TypeError(
-            f"maxsize must be an int (0 means unbounded), not {type(maxsize).__name__}"
-        ) from None
-    if size < 0:
-        raise ValueError(f"maxsize must be 0 (unbounded) or positive, not {size}")
-    limit = plan.sem_value_max
-    if plan is current_plan():
-        try:
-            from .._stdlib import SEM_VALUE_MAX
-
-            limit = min(limit, int(SEM_VALUE_MAX))
-        except StdlibChanged:
-            raise
-        except ImportError:  # no working semaphores here (SYNC-03)
-            pass
-    if size > limit:
-        raise ValueError(
-            f"maxsize={size} is above this platform's ({plan.platform}) semaphore limit "
-            f"{limit}; use maxsize <= {limit}, or 0 for an unbounded queue"
-        )
-    if size > _MACOS_SEM_MAX:
-        warnings.warn(
-            f"Queue(maxsize={size}) fails on macOS, whose semaphores stop at "
-            f"{_MACOS_SEM_MAX} (IPC-02); use maxsize <= {_MACOS_SEM_MAX} or 0 (unbounded)",
-            PortabilityWarning,
-            stacklevel=3,
-        )
-    return size
-
-
-def check_timeout(timeout: Any) -> Optional[float]:
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"'timeout' must be a number or None, not {type(timeout).__name__}")
-    if timeout < 0:
-        raise ValueError("'timeout' must be a non-negative number")
-    return float(timeout)
-
-
-class Queue:
+class Queue(EndOfStreamMixin):
     """A process-shared FIFO queue: ``multiprocessing.Queue`` with the differences
     listed in this module's docstring.
 
@@ -135,6 +84,8 @@ class Queue:
     small items are written by ``put()`` itself. Windows: one named-pipe message
     per item, written by the feeder thread, large items in pieces.
     ``qsize()``, ``empty()``, ``full()`` and iteration behave the same on all three.
+    Iteration (the end of the stream) is in
+    :class:`~compat._queue.endofstream.EndOfStreamMixin`.
     """
 
     def __class_getitem__(cls, item: Any) -> types.GenericAlias:
@@ -146,7 +97,9 @@ class Queue:
     def __init__(self, maxsize: int = 0, *, ctx: Any = None, _plan: Optional[QueuePlan] = None):
         plan = _plan if _plan is not None else current_plan()
         self._maxsize = check_maxsize(maxsize, plan)
-        mp = mp_context(ctx)
+        from .._context import resolve_context  # lazy: children unpickling a queue skip it
+
+        mp = resolve_context(ctx)
         self._plan = plan
         self._reader, self._writer = _pipe(duplex=False)
         prepare_pipe(plan, self._reader, self._writer)
@@ -159,7 +112,7 @@ class Queue:
     # -- per-process state -------------------------------------------------
     def _setup(self, slot: int) -> None:
         if slot < 0:
-            raise _table_full()
+            raise table_full()
         pid = os.getpid()
         self._pid = pid
         self._slot = slot
@@ -209,7 +162,7 @@ class Queue:
         owner = os.getpid()
         ticket = self._registry.reserve(owner)
         if ticket < 0:
-            raise _table_full()
+            raise table_full()
         popen = get_spawning_popen()
         if popen is not None:
             # The start can still fail (an argument after this one does not
@@ -409,152 +362,7 @@ class Queue:
         and a reader iterating the queue is told so with ChildError)."""
         self._sender.cancelled = True
 
-    # -- end of stream -------------------------------------------------------
-    def __iter__(self) -> Iterator[Any]:
-        """Items until the stream ends: the queue is empty and no other process
-        can still put. No sentinel, polling timeout or ``terminate()`` needed.
-
-        Who can still put: a process that received the queue when it was started
-        (as an argument, or inherited through fork) from its start until it calls
-        ``close()``, exits, or reads the queue (``get()`` or iteration) without
-        having put; a process that has put, until it closes or exits. The process
-        that created the queue counts only once it has put, so a parent that just
-        hands the queue to its children needs no ``close()``; while it has
-        neither put nor closed, the stream ends only after another writer has
-        finished. Under fork, every child forked while the queue exists holds it
-        (a Pool's workers too) until it exits.
-
-        Raises :class:`compat.ChildError` at the end, after every item that
-        arrived, if a process that put items ended without closing the queue
-        (killed, or ``os._exit`` without ``close()``/``join_thread()``); the
-        message says how many of its items may be lost.
-        """
-        while True:
-            item = self._next_or_end()
-            if item is _END:
-                return
-            yield item
-
-    def _next_or_end(self) -> Any:
-        self._check_open()
-        if self._marked & F_GOT == 0:
-            self._mark(F_GOT)
-        while not self._rlock_robust.acquire(True, _POLL):
-            if self._ended():  # another reader holds the lock; maybe it took the last item
-                return _END
-        try:
-            data = self._read_until_end()
-            if data is _END:
-                return _END
-            if type(data) is memoryview:
-                data = pickle.loads(data)
-                self._took()
-                return data
-        finally:
-            self._rlock_robust.release()
-        self._took()
-        return pickle.loads(data)
-
-    def _read_until_end(self) -> Any:
-        read = self._transport.read_frame
-        timeout = 0.0
-        while True:
-            data = read(timeout)
-            if data is None:
-                if timeout == 0.0:
-                    timeout = _POLL / 2  # a writer may be just about to send
-                    continue
-                if self._ended():
-                    return _END
-                timeout = _POLL
-                continue
-            if len(data):
-                self._puts[0] += 1  # header word 0: items taken (read lock held)
-                return data
-            # A wake-up: a writer finished.
-            if self._ended():
-                return _END
-            timeout = 0.0
-
-    def _ended(self) -> bool:
-        scan = self._registry.scan(self._slot)
-        # Look at the pipe after the writers: a writer sends before it releases.
-        if not scan.ended or self._transport.poll(0):
-            return False
-        if scan.lost:
-            raise _lost_error(scan.lost_pid, scan.lost_unsent)
-        return True
-
-    def _on_stall(self) -> None:
-        scan = self._registry.scan(self._slot)
-        if scan.lost:
-            raise ChildError(
-                f"a process writing to this queue (pid {scan.lost_pid}) died in the middle "
-                "of an item; the queue cannot be read any further",
-                pid=scan.lost_pid,
-            )
-
-
-def _lost_error(pid: int, unsent: int) -> ChildError:
-    lost = f"; up to {unsent} item(s) it put were not sent" if unsent else ""
-    return ChildError(
-        f"a process that put items on this queue (pid {pid}) ended without closing it{lost}. "
-        "Every item it sent was delivered before this error",
-        pid=pid,
-    )
-
-
-def _table_full() -> CompatError:
-    return CompatError(
-        f"at most {SLOTS} processes can hold one compat.Queue at a time; "
-        "share work through several queues or a Pool"
-    )
-
-
-class JoinableQueue(Queue):
-    """``multiprocessing.JoinableQueue``: a :class:`Queue` with ``task_done()`` and
-    ``join()``. ``join()`` waits until every item put has been marked done."""
-
-    def __init__(self, maxsize: int = 0, *, ctx: Any = None, _plan: Optional[QueuePlan] = None):
-        super().__init__(maxsize, ctx=ctx, _plan=_plan)
-        self._cond = mp_context(ctx).Condition()
-
-    def _state(self) -> tuple[Any, ...]:
-        return (*super()._state(), self._cond)
-
-    def __setstate__(self, state: tuple[Any, ...]) -> None:
-        self._cond = state[8]
-        super().__setstate__(state[:8] + state[9:])
-
-    def put(self, obj: Any, block: bool = True, timeout: Optional[float] = None) -> None:
-        if self._closed:
-            self._check_open()
-        if timeout is not None:
-            timeout = check_timeout(timeout)
-        frame = self._frame(obj)
-        if self._sem is not None and not self._sem.acquire(block, timeout):
-            raise Full
-        if not self._marked & F_PUT:
-            self._mark(F_PUT)
-        with self._cond:  # counted before any reader can take it and call task_done()
-            self._registry.unfinished_add(1)
-        self._sender.put(frame)
-
-    def task_done(self) -> None:
-        """Mark one item taken from the queue as processed."""
-        with self._cond:
-            if self._registry.unfinished_add(0) <= 0:
-                raise ValueError("task_done() called too many times")
-            if self._registry.unfinished_add(-1) == 0:
-                self._cond.notify_all()
-
-    def join(self) -> None:
-        """Block until every item put has had its ``task_done()``."""
-        with self._cond:
-            while self._registry.unfinished_add(0) > 0:
-                self._cond.wait()
-
 
 # Public classes report the facade as their home (pickling by reference finds them there).
-for _cls in (Queue, JoinableQueue, SimpleQueue):
+for _cls in (Queue, SimpleQueue):
     _cls.__module__ = "compat"

@@ -1,7 +1,8 @@
 """Who holds a compat Queue, who can still put on it, and how many items it holds.
 
 A small table of 64-bit words in shared memory (``RawArray``), one *slot* per
-process that holds the queue, guarded by one lock. It answers two questions the
+process that holds the queue, guarded by one lock (a
+:class:`~compat._queue.robustlock.RobustLock`). It answers two questions the
 standard library cannot:
 
 - ``qsize()`` on every OS: each slot counts the items its process put (written
@@ -25,18 +26,14 @@ reader waits; if that process had put anything, readers raise
 from __future__ import annotations
 
 import os
-import time
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 from .._native.liveness import pid_alive, process_token, reap_own_children
 from .._platform import LINUX, WINDOWS
-from .transport import RING_SIZE
+from .robustlock import RobustLock
+from .stream import RING_SIZE
 
-__all__ = ["Registry", "RobustLock", "Scan"]
-
-#: Seconds a lock may look held by nobody (its holder died between taking it and
-#: writing its pid) before a waiter takes it over.
-ORPHAN_AFTER = 10.0
+__all__ = ["Registry", "Scan"]
 
 # Header words.
 _GOT = 0  # items readers took, under the read lock (Queue writes words[0] directly)
@@ -86,106 +83,6 @@ class Scan(NamedTuple):
     @property
     def ended(self) -> bool:
         return not self.writers and not self.creator_waiting
-
-
-class RobustLock:
-    """A multiprocessing ``Lock`` that outlives a holder killed while holding it.
-
-    The holder's pid is kept in shared memory. A process that waits longer than
-    half a second looks at it; if that process is gone (terminated while blocked
-    in ``get()``, killed while starting up...), the waiter takes the lock over
-    instead of waiting forever, which is what the standard library's queues do.
-    A second, briefly held lock makes sure only one waiter takes it over.
-    """
-
-    __slots__ = ("_at", "_lock", "_steal", "_words")
-
-    def __init__(self, lock: Any, steal: Any, words: Any, at: int) -> None:
-        self._lock = lock
-        self._steal = steal
-        self._words = words
-        self._at = at
-
-    def acquire(self, block: bool = True, timeout: Optional[float] = None) -> bool:
-        if self._lock.acquire(False):
-            me = _me or _identity()
-            w, at = self._words, self._at
-            w[at] = me[0]
-            w[at + 1] = me[1]
-            return True
-        if not block:
-            return False
-        return self._wait(timeout)
-
-    def release(self) -> None:
-        self._words[self._at] = 0
-        self._lock.release()
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.release()
-
-    def _mine(self) -> None:
-        pid, token = _identity()
-        w = self._words
-        w[self._at] = pid
-        w[self._at + 1] = token
-
-    def _wait(self, timeout: Optional[float]) -> bool:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        unowned_since: Optional[float] = None
-        w, at = self._words, self._at
-        while True:
-            step = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
-            if step <= 0:
-                return False
-            if self._lock.acquire(True, step):
-                self._mine()
-                return True
-            owner, token = w[at], w[at + 1]
-            if owner == 0:
-                now = time.monotonic()
-                unowned_since = unowned_since or now
-                if now - unowned_since < ORPHAN_AFTER:
-                    continue
-            elif pid_alive(owner, token):
-                unowned_since = None
-                continue
-            if self._take_over(owner):
-                return True
-
-    def _take_over(self, dead: int) -> bool:
-        if not self._steal.acquire(True, 1.0):
-            return False
-        try:
-            if self._words[self._at] != dead:  # somebody got it meanwhile
-                return False
-            if not self._lock.acquire(False):
-                pass  # still held by the dead process: it is ours now, as it is
-            self._mine()
-            return True
-        finally:
-            self._steal.release()
-
-
-_me: list[int] = []
-_hooked = False
-
-
-def _identity() -> list[int]:
-    """[pid, process token] of this process, cached until the next fork."""
-    global _hooked
-    if not _me:
-        if not _hooked:
-            _hooked = True
-            register = getattr(os, "register_at_fork", None)
-            if register is not None:
-                register(after_in_child=_me.clear)
-        pid = os.getpid()
-        _me[:] = [pid, process_token(pid)]
-    return _me
 
 
 class Registry:

@@ -16,11 +16,10 @@ from multiprocessing.connection import Pipe as _pipe
 from typing import Any, Optional
 
 from .._stdlib import assert_spawning
-from .children import mp_context
-from .registry import RobustLock
+from .robustlock import RobustLock
 from .sender import Pickling
+from .stream import RING_SIZE
 from .transport import (
-    RING_SIZE,
     QueuePlan,
     current_plan,
     make_transport,
@@ -35,7 +34,7 @@ class SimpleQueue:
 
     ``put()`` writes before it returns (and waits while the pipe is full);
     ``get()`` blocks. Faster than the standard library's on POSIX (see
-    :mod:`compat._queue.transport`). After ``close()`` both raise ``ValueError``.
+    :mod:`compat._queue.stream`). After ``close()`` both raise ``ValueError``.
     """
 
     _compat_shared_by_inheritance = True
@@ -44,7 +43,9 @@ class SimpleQueue:
         return types.GenericAlias(cls, item)
 
     def __init__(self, *, ctx: Any = None, _plan: Optional[QueuePlan] = None) -> None:
-        mp = mp_context(ctx)
+        from .._context import resolve_context  # lazy: children unpickling a queue skip it
+
+        mp = resolve_context(ctx)
         self._plan = _plan if _plan is not None else current_plan()
         self._reader, self._writer = _pipe(duplex=False)
         prepare_pipe(self._plan, self._reader, self._writer)

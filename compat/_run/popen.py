@@ -1,4 +1,4 @@
-"""``compat.run`` and ``compat.Popen``: subprocess that owns the whole process tree.
+"""``compat.Popen``: subprocess that owns the whole process tree.
 
 :class:`Popen` is a subclass of :class:`subprocess.Popen` (same arguments, attributes
 and methods) with the differences below. It adds only ``start_new_session`` (POSIX)
@@ -9,7 +9,7 @@ path is the fast one, compat starts children with fork+exec.
 
 - The child is the root of a tree compat can stop: POSIX starts it in a new
   session (its pid is its process-group id), Windows in a new process group
-  inside a kill-on-close Job Object (see :mod:`compat._native`).
+  inside a kill-on-close Job Object (see :mod:`compat._native.tree`).
   :meth:`Popen.kill_tree`, :meth:`Popen.terminate_tree` and :meth:`Popen.interrupt`
   reach every process of it. Because the child is not in the terminal's
   foreground group, a terminal Ctrl+C reaches only the parent; compat forwards it
@@ -27,19 +27,18 @@ path is the fast one, compat starts children with fork+exec.
 - Text mode decodes UTF-8 with ``errors="replace"`` unless told otherwise, and
   decodes in the calling thread on every OS (:mod:`compat._run.args`).
 - Bad arguments raise before anything starts (:mod:`compat._run.args`).
+
+``compat.run``, which runs a program in a :class:`Popen`, is in :mod:`compat._run.run`.
 """
 
 from __future__ import annotations
 
 import io
-import os
-import selectors
 import subprocess
-import time
 from collections.abc import Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any, Optional, Union
 
-from .. import _native
+from .._native import tree
 from .._platform import WINDOWS
 from .._stdlib import check_popen_hooks, skip_popen_sigint_wait
 from .args import (
@@ -52,13 +51,8 @@ from .args import (
 )
 from .which import explain_start_error, locate_for_windows, program_name
 
-__all__ = ["DRAIN_SECONDS", "INTERRUPT_GRACE_SECONDS", "Popen", "run"]
+__all__ = ["INTERRUPT_GRACE_SECONDS", "Popen"]
 
-#: After a timeout kills the tree, how long run() keeps reading output that was
-#: already written. Something outside the tree (a daemon that left it, or on
-#: Windows a process that broke away from the job) may hold the pipes open
-#: forever; run() then abandons them instead of hanging (gh-87512, SUB-11).
-DRAIN_SECONDS = 0.5
 #: How long a forwarded Ctrl+C is given before the caller's KeyboardInterrupt
 #: continues; the standard library's ``_sigint_wait_secs``.
 INTERRUPT_GRACE_SECONDS = 0.25
@@ -96,7 +90,7 @@ class Popen(_PopenBase):
 
     __module__ = "compat"
 
-    _tree: Optional[_native.ProcessTree] = None
+    _tree: Optional[tree.ProcessTree] = None
     _interrupt_forwarded = False
     _decoding: Optional[tuple[str, str]] = None
 
@@ -125,29 +119,14 @@ class Popen(_PopenBase):
         errors: Optional[str] = None,
         **kwargs: Any,
     ) -> None:
-        # The common case (a list of str, no cwd/env) is checked inline: every
-        # line here runs once per program started (bench/bench_run.py).
-        if not (type(args) is list and args and args[0] and all(type(a) is str for a in args)):
-            if isinstance(args, Iterator):  # read once here, not once per check
-                args = list(args)
-            check_args(args, windows=WINDOWS)
-        if cwd is not None:
-            check_cwd(cwd)
-        if env is not None:
-            check_env(env, windows=WINDOWS)
+        args = _checked_args(args)
         process_group = kwargs.pop("process_group", None)
-        if process_group is not None or start_new_session is not True:
-            check_group_options(start_new_session, process_group)
-        if WINDOWS and pass_fds:
-            # subprocess only asserts this, and the assert vanishes under -O (SUB-06).
-            raise ValueError("pass_fds is not supported on Windows; use startupinfo handle_list")
+        _check_options(cwd, env, start_new_session, process_group, pass_fds)
         text_mode, encoding, errors = text_settings(text, universal_newlines, encoding, errors)
         user_args = args
         if WINDOWS:
-            program = program_name(args, executable, shell)
-            if program is not None:
-                args, executable = locate_for_windows(program, args, cwd, env)
-        kwargs.update(_native.tree_popen_kwargs(creationflags, process_group))
+            args, executable = _windows_command(args, executable, shell, cwd, env)
+        kwargs.update(tree.tree_popen_kwargs(creationflags, process_group))
         kwargs.setdefault("creationflags", creationflags)
         try:
             super().__init__(
@@ -171,20 +150,23 @@ class Popen(_PopenBase):
                 **kwargs,
             )
         except OSError as exc:
-            program = program_name(user_args, executable, shell)
-            better = explain_start_error(exc, program, cwd, env)
+            better = explain_start_error(exc, program_name(user_args, executable, shell), cwd, env)
             if better is None:
                 raise
             raise better from exc
         self.args = user_args  # not the cmd.exe line compat may have built
         if text_mode and encoding is not None and errors is not None:
             self._decoding = (encoding, errors)
+        self._adopt_tree()
+
+    def _adopt_tree(self) -> None:
+        """Take ownership of the started child's tree; kill the child if that fails."""
         # The standard library's own grace wait after a Ctrl+C assumes the child
         # got the Ctrl+C too; this one did not (it is not in the terminal's
         # group), so compat forwards it first and then waits (_forward_interrupt).
         skip_popen_sigint_wait(self)
         try:
-            self._tree = _native.adopt_tree(self)
+            self._tree = tree.adopt_tree(self)
         except BaseException:
             self.kill()
             self.wait()
@@ -298,139 +280,47 @@ class Popen(_PopenBase):
         if self._tree is not None:
             self._tree.close()
 
-    def _stop_after_timeout(self, exc: subprocess.TimeoutExpired) -> None:
-        """run()'s timeout: kill the tree, collect what was written, never hang."""
-        self.kill_tree()
-        subprocess.Popen.wait(self)
-        stdout, stderr = self._drain_windows() if WINDOWS else self._drain_posix()
-        exc.stdout = _join(exc.stdout, stdout)
-        exc.stderr = _join(exc.stderr, stderr)
 
-    def _drain_posix(self) -> tuple[Optional[bytes], Optional[bytes]]:
-        # subprocess's POSIX communicate() put the output read so far into the
-        # TimeoutExpired; read what the tree wrote after that, until EOF or
-        # DRAIN_SECONDS, then close the pipes whoever else holds them.
-        streams = [s for s in (self.stdout, self.stderr) if s is not None and not s.closed]
-        chunks: dict[int, list[bytes]] = {s.fileno(): [] for s in streams}
-        deadline = time.monotonic() + DRAIN_SECONDS
-        with selectors.DefaultSelector() as selector:
-            for fd in chunks:
-                selector.register(fd, selectors.EVENT_READ)
-            while selector.get_map():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                for key, _ in selector.select(remaining):
-                    data = os.read(key.fd, 32768)
-                    if data:
-                        chunks[key.fd].append(data)
-                    else:
-                        selector.unregister(key.fd)
-        out = err = None
-        if self.stdout is not None and not self.stdout.closed:
-            out = b"".join(chunks[self.stdout.fileno()])
-        if self.stderr is not None and not self.stderr.closed:
-            err = b"".join(chunks[self.stderr.fileno()])
-        for stream in (self.stdin, *streams):
-            if stream is not None:
-                try:
-                    stream.close()
-                except OSError:  # BrokenPipeError flushing stdin
-                    pass
-        return out, err
-
-    def _drain_windows(self) -> tuple[Optional[bytes], Optional[bytes]]:
-        # The reader threads of the standard library's Windows communicate() hold
-        # the pipes; with the job terminated they reach EOF at once, and
-        # _readerthread above made them return bytes.
-        try:
-            out, err = super().communicate(timeout=DRAIN_SECONDS)
-        except subprocess.TimeoutExpired:
-            # A process outside the job holds a pipe. Closing it now would block
-            # on the lock the reader thread holds inside read(), so abandon the
-            # pipes to those daemon threads, which close them at EOF.
-            self.stdout = self.stderr = None
-            return None, None
-        return out, err
+def _checked_args(args: Any) -> Any:
+    """``args`` after the checks of :func:`compat._run.args.check_args` (an iterator
+    is read into a list first)."""
+    # The common case (a list of str) is checked inline: this runs once per
+    # program started (bench/bench_run.py).
+    if type(args) is list and args and args[0] and all(type(a) is str for a in args):
+        return args
+    if isinstance(args, Iterator):  # read once here, not once per check
+        args = list(args)
+    check_args(args, windows=WINDOWS)
+    return args
 
 
-def _join(first: Optional[bytes], more: Optional[bytes]) -> Optional[bytes]:
-    if first is None and more is None:
-        return None
-    return (first or b"") + (more or b"")
+def _check_options(
+    cwd: Any,
+    env: Optional[Mapping[Any, Any]],
+    start_new_session: bool,
+    process_group: Any,
+    pass_fds: Any,
+) -> None:
+    """Reject a bad ``cwd``, ``env``, process-group request or Windows ``pass_fds``
+    before anything starts (each check is skipped for its default)."""
+    if cwd is not None:
+        check_cwd(cwd)
+    if env is not None:
+        check_env(env, windows=WINDOWS)
+    if process_group is not None or start_new_session is not True:
+        check_group_options(start_new_session, process_group)
+    if WINDOWS and pass_fds:
+        # subprocess only asserts this, and the assert vanishes under -O (SUB-06).
+        raise ValueError("pass_fds is not supported on Windows; use startupinfo handle_list")
 
 
-def run(
-    args: Any,
-    *,
-    input: Any = None,
-    capture_output: bool = False,
-    timeout: Optional[float] = None,
-    check: bool = False,
-    text: Optional[bool] = None,
-    encoding: Optional[str] = None,
-    errors: Optional[str] = None,
-    cwd: Any = None,
-    env: Optional[Mapping[Any, Any]] = None,
-    shell: bool = False,
-    **kwargs: Any,
-) -> subprocess.CompletedProcess[Any]:
-    """Run a program and wait for it, like :func:`subprocess.run`.
-
-    Returns :class:`subprocess.CompletedProcess`; raises
-    :class:`subprocess.TimeoutExpired` and, with ``check=True``,
-    :class:`subprocess.CalledProcessError`. Other keyword arguments go to
-    :class:`compat.Popen`. Different on purpose, on every OS:
-
-    - **A timeout kills the whole process tree** (the child's process group on
-      POSIX, its Job Object on Windows), and ``run()`` returns within the timeout
-      plus about :data:`DRAIN_SECONDS` even when a process outside the tree holds
-      stdout/stderr open. ``TimeoutExpired.stdout``/``.stderr`` hold the bytes
-      captured until the kill (bytes even with ``text=True``, as the standard
-      library documents; on Windows it gave str or nothing).
-    - When ``run()`` returns, nothing the program started is left running.
-    - **The program is found the same way everywhere**: ``env['PATH']`` when
-      ``env`` is given, PATHEXT on Windows (``npm`` finds ``npm.cmd``); a missing
-      program raises FileNotFoundError naming it and the directories searched.
-    - **Batch files are safe**: arguments of a ``.bat``/``.cmd`` program that
-      cmd.exe would reinterpret raise :class:`compat.UnsafeBatchArgument`.
-    - **Text is predictable**: ``text=True`` decodes UTF-8 with
-      ``errors="replace"`` unless ``encoding``/``errors`` say otherwise, not with
-      the locale's code page. (A Python child on Windows writes the ANSI code page
-      to pipes unless it runs with ``PYTHONUTF8=1``; compat does not change the
-      child's environment.)
-    - **Bad input raises before anything starts**: empty ``args``, a ``cwd`` that
-      is not a directory, ``env`` entries that are not strings, a negative
-      ``timeout``, ``input`` together with ``stdin``. A string with
-      ``shell=False`` is, as in the standard library, the program name on POSIX
-      (FileNotFoundError with a hint) and the command line on Windows.
-    """
-    if timeout is not None:
-        check_timeout(timeout)
-    if input is not None:
-        if kwargs.get("stdin") is not None:
-            raise ValueError(
-                "stdin and input arguments may not both be used: input= is written to "
-                "a pipe compat creates as the child's stdin; drop one of them"
-            )
-        kwargs["stdin"] = subprocess.PIPE
-    if capture_output:
-        if kwargs.get("stdout") is not None or kwargs.get("stderr") is not None:
-            raise ValueError("stdout and stderr arguments may not be used with capture_output.")
-        kwargs["stdout"] = subprocess.PIPE
-        kwargs["stderr"] = subprocess.PIPE
-    with Popen(
-        args, text=text, encoding=encoding, errors=errors, cwd=cwd, env=env, shell=shell, **kwargs
-    ) as process:
-        try:
-            stdout, stderr = process.communicate(input, timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            process._stop_after_timeout(exc)
-            raise
-        retcode = process.wait()  # already reaped by communicate(); no waiting here
-        if check and retcode:
-            raise subprocess.CalledProcessError(retcode, process.args, output=stdout, stderr=stderr)
-    return subprocess.CompletedProcess(process.args, retcode, stdout, stderr)
-
-
-run.__module__ = "compat"
+def _windows_command(
+    args: Any, executable: Any, shell: bool, cwd: Any, env: Optional[Mapping[Any, Any]]
+) -> tuple[Any, Any]:
+    """(args, executable) for CreateProcess: the program found in the parent by the
+    rules of :mod:`compat._run.which` (a batch file wrapped in a checked cmd.exe
+    command line), unchanged when there is none to look up."""
+    program = program_name(args, executable, shell)
+    if program is None:
+        return args, executable
+    return locate_for_windows(program, args, cwd, env)

@@ -35,7 +35,8 @@ import ntpath
 import os
 import posixpath
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from types import ModuleType
 from typing import Any, Callable, Optional
 
 from .._platform import WINDOWS
@@ -106,64 +107,96 @@ def resolve_program(
         raise ValueError("the program name is empty")
     pathmod = ntpath if windows else posixpath
     suffixes = _suffixes(pathext) if windows else ("",)
-    has_dir = (
-        ("/" in name or "\\" in name or ntpath.splitdrive(name)[0] != "")
-        if windows
-        else ("/" in name)
-    )
+    has_dir = _has_dir_part(name, windows=windows)
+    dirs = [""] if has_dir else _search_dirs(path, windows=windows)
+    candidates = _candidate_names(name, suffixes, windows=windows)
     if has_dir:
-        dirs = [""]
-    else:
-        if windows:
-            entries = [e.strip().strip('"') for e in path.split(";")]
-            dirs = [e for e in entries if e]
-        else:
-            # execvp rules: an empty entry (also PATH="") is the working directory.
-            dirs = [e or "." for e in path.split(":")]
-    suffix = pathmod.splitext(name)[1].lower()
-    candidates = [name] if (not windows or suffix in suffixes) else [name + s for s in suffixes]
-
-    if has_dir:
-        given = pathmod.join(cwd, name) if cwd is not None else name
-        if probe(given) == "dir":  # on Windows the suffixed candidates would miss it
-            raise IsADirectoryError(errno.EISDIR, f"cannot run {name!r}: it is a directory", given)
+        _refuse_directory(name, cwd, pathmod, probe)
     not_executable: list[str] = []
     not_runnable: list[str] = []
+    for full in _paths_to_try(dirs, candidates, cwd, pathmod):
+        kind = probe(full)
+        if kind == "exec":
+            if windows and pathmod.splitext(full)[1].lower() not in RUNNABLE_SUFFIXES:
+                not_runnable.append(full)
+                continue
+            return full
+        if kind == "file":
+            not_executable.append(full)
+    if not_runnable:
+        raise _not_runnable_error(name, not_runnable[0])
+    if not_executable:
+        raise _not_executable_error(name, not_executable[0])
+    raise FileNotFoundError(
+        errno.ENOENT, _not_found_message(name, dirs, has_dir, windows, suffixes, cwd), name
+    )
+
+
+def _has_dir_part(name: str, *, windows: bool) -> bool:
+    """Whether ``name`` names a file by path (used as given) rather than a program
+    to search PATH for."""
+    if windows:
+        return "/" in name or "\\" in name or ntpath.splitdrive(name)[0] != ""
+    return "/" in name
+
+
+def _search_dirs(path: str, *, windows: bool) -> list[str]:
+    """The directories of the PATH string ``path``, in search order."""
+    if windows:
+        entries = [e.strip().strip('"') for e in path.split(";")]
+        return [e for e in entries if e]
+    # execvp rules: an empty entry (also PATH="") is the working directory.
+    return [e or "." for e in path.split(":")]
+
+
+def _candidate_names(name: str, suffixes: tuple[str, ...], *, windows: bool) -> list[str]:
+    """The file names tried in each directory: Windows adds each PATHEXT suffix
+    unless ``name`` already ends with one."""
+    if not windows or ntpath.splitext(name)[1].lower() in suffixes:
+        return [name]
+    return [name + s for s in suffixes]
+
+
+def _refuse_directory(name: str, cwd: Optional[str], pathmod: ModuleType, probe: Probe) -> None:
+    """Raise IsADirectoryError if ``name``, a path, is a directory."""
+    given = pathmod.join(cwd, name) if cwd is not None else name
+    if probe(given) == "dir":  # on Windows the suffixed candidates would miss it
+        raise IsADirectoryError(errno.EISDIR, f"cannot run {name!r}: it is a directory", given)
+
+
+def _paths_to_try(
+    dirs: list[str], candidates: list[str], cwd: Optional[str], pathmod: ModuleType
+) -> Iterator[str]:
+    """Each candidate in each directory, in search order (lazily: the search stops
+    probing at the first match)."""
     for directory in dirs:
         if cwd is None:
             base = directory
         else:
             base = cwd if directory == "." else pathmod.join(cwd, directory)
         for candidate in candidates:
-            full = pathmod.join(base, candidate) if base else candidate
-            kind = probe(full)
-            if kind == "exec":
-                if windows and pathmod.splitext(full)[1].lower() not in RUNNABLE_SUFFIXES:
-                    not_runnable.append(full)
-                    continue
-                return full
-            if kind == "file":
-                not_executable.append(full)
-    if not_runnable:
-        found = not_runnable[0]
-        raise OSError(
-            errno.ENOEXEC,
-            f"cannot run {name!r}: found {found!r}, but Windows cannot start a "
-            f"{pathmod.splitext(found)[1]} file as a program; run it through its interpreter "
-            f"(for example ['cscript', {found!r}] or [sys.executable, {found!r}])",
-            found,
-        )
-    if not_executable:
-        found = not_executable[0]
-        raise PermissionError(
-            errno.EACCES,
-            f"cannot run {name!r}: {found!r} is not executable; set its execute "
-            f"permission (chmod +x) or run it through its interpreter (for example "
-            f"[sys.executable, {found!r}] or ['sh', {found!r}])",
-            found,
-        )
-    raise FileNotFoundError(
-        errno.ENOENT, _not_found_message(name, dirs, has_dir, windows, suffixes, cwd), name
+            yield pathmod.join(base, candidate) if base else candidate
+
+
+def _not_runnable_error(name: str, found: str) -> OSError:
+    """Only files CreateProcess cannot start matched (Windows)."""
+    return OSError(
+        errno.ENOEXEC,
+        f"cannot run {name!r}: found {found!r}, but Windows cannot start a "
+        f"{ntpath.splitext(found)[1]} file as a program; run it through its interpreter "
+        f"(for example ['cscript', {found!r}] or [sys.executable, {found!r}])",
+        found,
+    )
+
+
+def _not_executable_error(name: str, found: str) -> PermissionError:
+    """Only files without execute permission matched (POSIX)."""
+    return PermissionError(
+        errno.EACCES,
+        f"cannot run {name!r}: {found!r} is not executable; set its execute "
+        f"permission (chmod +x) or run it through its interpreter (for example "
+        f"[sys.executable, {found!r}] or ['sh', {found!r}])",
+        found,
     )
 
 

@@ -134,10 +134,9 @@ def _probe_fast_paths(ctx: ProbeContext) -> Observation:
     """Read which fast paths (posix_spawn, vfork) subprocess may use here."""
     if WINDOWS:
         return not_applicable("Windows starts programs with CreateProcess")
-    observed = {
-        "posix_spawn": bool(getattr(subprocess, "_USE_POSIX_SPAWN", False)),
-        "vfork": bool(getattr(subprocess, "_USE_VFORK", False)),
-    }
+    from .._stdlib import subprocess_fast_paths
+
+    observed = subprocess_fast_paths()
     fast = observed["posix_spawn"] or observed["vfork"]
     return affected(not fast, observed, f"fast paths: {observed}")
 

@@ -39,7 +39,9 @@ def _probe_named_semaphores(ctx: ProbeContext) -> Observation:
     if not os.path.isdir(DEV_SHM):
         return not_applicable("no /dev/shm here: semaphores are not files on this OS")
     lock = ctx.mp.Lock()
-    name = getattr(getattr(lock, "_semlock", None), "name", None)
+    from .._stdlib import semlock_of
+
+    name = semlock_of(lock).name
     named = bool(name) and os.path.exists(os.path.join(DEV_SHM, "sem." + str(name).lstrip("/")))
     del lock
     sysconf = getattr(os, "sysconf", None)
