@@ -51,7 +51,7 @@ _LAZY = {
     "RawArray": "_default_api",
     "RawValue": "_default_api",
     "Semaphore": "_default_api",
-    "SimpleQueue": "_queue.queue",
+    "SimpleQueue": "_queue.simple",
     "Value": "_default_api",
     "active_children": "_default_api",
     "allow_connection_pickling": "_default_api",
@@ -165,7 +165,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ._pool.executor import BrokenProcessPool, ProcessPoolExecutor
     from ._pool.pool import Pool
     from ._queue.joinable import JoinableQueue
-    from ._queue.queue import Queue, SimpleQueue
+    from ._queue.queue import Queue
+    from ._queue.simple import SimpleQueue
     from ._run.cmdline import UnsafeBatchArgument
     from ._run.popen import Popen
     from ._run.run import run

@@ -154,7 +154,7 @@ class Context:
 
     def SimpleQueue(self) -> Any:
         """A :class:`compat.SimpleQueue` of this context's method."""
-        from ._queue.queue import SimpleQueue
+        from ._queue.simple import SimpleQueue
 
         return SimpleQueue(ctx=self.mp_context)
 

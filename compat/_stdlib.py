@@ -47,6 +47,7 @@ __all__ = [
     "check_popen_hooks",
     "ensure_resource_tracker",
     "extra_reducers",
+    "forget_shared_memory",
     "get_spawning_popen",
     "holds_process_call",
     "inherited_types",
@@ -125,6 +126,17 @@ PRIVATE_NAMES: dict[str, PrivateName] = {
         "multiprocessing.resource_tracker",
         "ensure_running",
         "the doctor starts the tracker before it times its probes",
+    ),
+    "unregister_resource": PrivateName(
+        "multiprocessing.resource_tracker",
+        "unregister",
+        "the doctor's shared-memory probe tells the tracker a segment it lost is gone",
+    ),
+    "SharedMemory._name": PrivateName(
+        "multiprocessing.shared_memory",
+        "SharedMemory.__init__ _name",
+        "the tracker knows a segment by this name (with the leading slash on POSIX)",
+        "code",
     ),
     "ConnectionBase": PrivateName(
         "multiprocessing.connection",
@@ -372,6 +384,14 @@ def check_popen_hooks() -> None:
 def skip_popen_sigint_wait(popen: Any) -> None:
     """Turn off ``subprocess.Popen``'s grace wait after Ctrl+C for ``popen``."""
     popen._sigint_wait_secs = 0.0
+
+
+def forget_shared_memory(shm: Any) -> None:
+    """Tell the resource tracker that ``shm``'s segment is gone (it was unlinked by
+    someone else), so that it does not warn about a leak at exit."""
+    from multiprocessing import resource_tracker
+
+    resource_tracker.unregister(shm._name, "shared_memory")
 
 
 def subprocess_fast_paths() -> dict[str, bool]:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 import multiprocessing
 import os
+import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import pytest
 import compat
 from compat._child.consumer import start_consumer
 from compat._context import resolve_context
+from compat._stdlib import PRIVATE_NAMES
 from tests import targets
 
 PACKAGE = Path(compat.__file__).resolve().parent
@@ -29,6 +32,12 @@ STDLIB_REEXPORTS = {"AuthenticationError", "BufferTooShort", "ProcessError", "Ti
 #: internals that may change without notice).
 DOCUMENTED_PRIVATES = {"sys._getframe", "sys._xoptions", "os._exit"}
 MAX_LINES = 450
+#: Top-level standard-library package names (3.10+ lists them; 3.9 gets the ones
+#: compat uses).
+STDLIB = set(getattr(sys, "stdlib_module_names", ())) or {
+    "concurrent", "copyreg", "io", "multiprocessing", "os", "pickle", "select", "signal",
+    "socket", "subprocess", "sys", "threading",
+}  # fmt: skip
 
 
 def _modules() -> Iterator[tuple[str, ast.Module]]:
@@ -111,68 +120,61 @@ def test_the_boundary_check_catches_violations(tmp_path: Path) -> None:
     assert [id(a) in guards for a in attrs] == [True, False]
 
 
-def _private_stdlib_uses(rel: str, tree: ast.AST) -> Iterator[str]:
-    import sys
+def _known_private_names() -> set[str]:
+    """The underscored names compat._stdlib stands for, plus ``_name`` (a context's,
+    read through the public get_start_method() instead)."""
+    names = {"_name"}
+    for entry in PRIVATE_NAMES.values():
+        names.update(re.findall(r"\b_[A-Za-z]\w*", entry.path))
+    return {n for n in names if not n.startswith("__")}
 
-    stdlib = getattr(sys, "stdlib_module_names", None) or {
-        "multiprocessing",
-        "subprocess",
-        "concurrent",
-        "sys",
-        "os",
-        "signal",
-        "threading",
-        "pickle",
-        "copyreg",
-        "socket",
-    }
-    module_names: set[str] = set()  # local names bound to standard-library modules
+
+def _private_stdlib_uses(rel: str, tree: ast.AST) -> Iterator[str]:
+    """Where a module touches a private standard-library name: imports one, spells an
+    underscored attribute of a standard-library module, or spells (as an attribute
+    or a getattr/hasattr/setattr string) a name compat._stdlib stands for."""
+    known = _known_private_names()
+    modules: set[str] = set()  # local names bound to standard-library modules
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.name.split(".")[0] in stdlib:
-                    module_names.add(alias.asname or alias.name.split(".")[0])
+                if alias.name.split(".")[0] in STDLIB:
+                    modules.add(alias.asname or alias.name.split(".")[0])
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            if node.module.split(".")[0] not in stdlib:
+            if node.module.split(".")[0] not in STDLIB:
                 continue
             for alias in node.names:
-                if alias.name.startswith("_") and alias.name != "__future__":
+                if alias.name.startswith("_") and node.module != "__future__":
                     yield f"{rel}:{node.lineno} imports {node.module}.{alias.name}"
-                if alias.asname and alias.asname.startswith("_"):
-                    module_names.add(alias.asname)  # `from multiprocessing import pool as _p`
-                module_names.add(alias.asname or alias.name)
+                modules.add(alias.asname or alias.name)  # may be a submodule
     for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Attribute)
-            and node.attr.startswith("_")
-            and not node.attr.startswith("__")
-        ):
-            base = node.value
-            while isinstance(base, ast.Attribute):
-                base = base.value
-            if (
-                isinstance(base, ast.Name)
-                and base.id in module_names
-                and f"{base.id}.{node.attr}" not in DOCUMENTED_PRIVATES
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+            root = node.value
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            spelled = f"{getattr(root, 'id', '?')}.{node.attr}"
+            if node.attr in known or (
+                isinstance(root, ast.Name)
+                and root.id in modules
+                and not node.attr.startswith("__")
+                and spelled not in DOCUMENTED_PRIVATES
             ):
                 yield f"{rel}:{node.lineno} uses {ast.unparse(node)}"
-        if (
+        elif (
             isinstance(node, ast.Call)
-            and getattr(node.func, "id", None) in ("getattr", "hasattr")
+            and getattr(node.func, "id", None) in ("getattr", "hasattr", "setattr")
             and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
         ):
-            name = node.args[1]
-            if (
-                isinstance(name, ast.Constant)
-                and isinstance(name.value, str)
-                and name.value.startswith("_")
-                and not name.value.startswith("__")
-                and f"{ast.unparse(node.args[0])}.{name.value}" not in DOCUMENTED_PRIVATES
-                and not name.value.startswith("_compat")  # compat's own markers
-                and ast.unparse(node.args[0]) not in ("self", "type(self)")
-                and name.value != "_core"  # compat's own pools and results
+            name, owner = node.args[1].value, ast.unparse(node.args[0])
+            if name in known or (
+                owner in modules
+                and name.startswith("_")
+                and not name.startswith("__")
+                and f"{owner}.{name}" not in DOCUMENTED_PRIVATES
             ):
-                yield f"{rel}:{node.lineno} looks up {name.value} with {node.func.id}()"
+                yield f"{rel}:{node.lineno} looks up {owner}.{name} with {node.func.id}()"
 
 
 def test_private_stdlib_names_only_in_stdlib_module() -> None:
@@ -187,15 +189,19 @@ def test_private_stdlib_names_only_in_stdlib_module() -> None:
 
 def test_the_private_name_check_catches_violations() -> None:
     code = (
+        "import subprocess\n"
         "from multiprocessing import util, pool as _p\n"
         "from concurrent.futures.process import _RemoteTraceback\n"
         "import multiprocessing.reduction\n"
         "x = multiprocessing.reduction.ForkingPickler._extra_reducers\n"
         "y = getattr(ctx, '_name', None)\n"
         "z = _p.Pool._repopulate_pool\n"
+        "w = getattr(subprocess, '_USE_VFORK', False)\n"
+        "v = popen._handle\n"
+        "self._args = 1\n"  # a name compat._stdlib stands for, even on compat's own object
     )
     found = list(_private_stdlib_uses("x.py", ast.parse(code)))
-    assert len(found) == 4, found
+    assert len(found) == 7, found
 
 
 def test_subpackage_inits_are_empty() -> None:

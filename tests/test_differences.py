@@ -13,12 +13,11 @@ import multiprocessing
 import os
 import re
 import subprocess
-import sys
 import time
 import types
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 
@@ -42,6 +41,7 @@ from compat.differences import (
 )
 from compat.differences._markdown import render_markdown
 from compat.differences._schema import SCHEMA, validate
+from tests.helpers import run_python
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "os-differences.md"
@@ -80,17 +80,10 @@ LINUX_EXPECTED = {
 }  # fmt: skip
 
 
-def _python_m_compat(*args: str, timeout: float = 120, **kwargs: Any) -> Any:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), **kwargs.pop("env", {}))
-    return subprocess.run(
-        [sys.executable, "-m", "compat", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env=env,
-        **kwargs,
-    )
+def _python_m_compat(
+    *args: str, env: Optional[dict[str, str]] = None
+) -> subprocess.CompletedProcess[str]:
+    return run_python("-m", "compat", *args, env=env, timeout=120)
 
 
 def _marked_processes(marker: str) -> list[int]:
@@ -461,7 +454,5 @@ def test_import_compat_does_not_load_the_registry() -> None:
         "import sys, compat; "
         "print([m for m in sys.modules if m.startswith(('compat.differences', 'compat._cli'))])"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT
-    )
+    out = run_python("-c", code)
     assert out.stdout.strip() == "[]", out.stderr

@@ -27,7 +27,8 @@ from compat._errors import ChildError, PortabilityWarning
 from compat._platform import LINUX, MACOS, WINDOWS, PlatformFacts
 from compat._queue.checks import check_maxsize
 from compat._queue.joinable import JoinableQueue
-from compat._queue.queue import Queue, SimpleQueue
+from compat._queue.queue import Queue
+from compat._queue.simple import SimpleQueue
 from compat._queue.transport import current_plan, plan_for
 from tests import targets_queues as t
 from tests.helpers import clean_lines, run_example, run_python

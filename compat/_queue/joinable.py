@@ -23,6 +23,8 @@ class JoinableQueue(Queue):
     """``multiprocessing.JoinableQueue``: a :class:`Queue` with ``task_done()`` and
     ``join()``. ``join()`` waits until every item put has been marked done."""
 
+    __module__ = "compat"  # public as compat.JoinableQueue: pickles by reference there
+
     def __init__(self, maxsize: int = 0, *, ctx: Any = None, _plan: Optional[QueuePlan] = None):
         super().__init__(maxsize, ctx=ctx, _plan=_plan)
         from .._context import resolve_context  # lazy: children unpickling a queue skip it
@@ -63,7 +65,3 @@ class JoinableQueue(Queue):
         with self._cond:
             while self._registry.unfinished_add(0) > 0:
                 self._cond.wait()
-
-
-# The facade is its public home (pickling by reference finds it there).
-JoinableQueue.__module__ = "compat"

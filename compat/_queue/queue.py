@@ -59,7 +59,6 @@ from .registry import (
     Registry,
 )
 from .sender import Pickling, Sender
-from .simple import SimpleQueue
 from .transport import (
     QueuePlan,
     current_plan,
@@ -67,7 +66,7 @@ from .transport import (
     prepare_pipe,
 )
 
-__all__ = ["Empty", "Full", "Queue", "SimpleQueue"]
+__all__ = ["Empty", "Full", "Queue"]
 
 
 class Queue(EndOfStreamMixin):
@@ -87,6 +86,8 @@ class Queue(EndOfStreamMixin):
     Iteration (the end of the stream) is in
     :class:`~compat._queue.endofstream.EndOfStreamMixin`.
     """
+
+    __module__ = "compat"  # public as compat.Queue: pickles by reference there
 
     def __class_getitem__(cls, item: Any) -> types.GenericAlias:
         return types.GenericAlias(cls, item)
@@ -361,8 +362,3 @@ class Queue(EndOfStreamMixin):
         """Let this process exit without waiting for its unsent items (they are lost,
         and a reader iterating the queue is told so with ChildError)."""
         self._sender.cancelled = True
-
-
-# Public classes report the facade as their home (pickling by reference finds them there).
-for _cls in (Queue, SimpleQueue):
-    _cls.__module__ = "compat"

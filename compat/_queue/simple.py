@@ -37,6 +37,8 @@ class SimpleQueue:
     :mod:`compat._queue.stream`). After ``close()`` both raise ``ValueError``.
     """
 
+    __module__ = "compat"  # public as compat.SimpleQueue: pickles by reference there
+
     _compat_shared_by_inheritance = True
 
     def __class_getitem__(cls, item: Any) -> types.GenericAlias:

@@ -26,10 +26,10 @@ DEV_SHM = "/dev/shm"  # noqa: S108 (where Linux keeps POSIX shared memory; only 
 def _unregister(shm: Any) -> None:
     # The segment vanished behind our back (SYNC-05): tell our resource tracker, or it
     # warns about a "leaked" segment at exit.
-    try:
-        from multiprocessing import resource_tracker
+    from .._stdlib import forget_shared_memory
 
-        resource_tracker.unregister(shm._name, "shared_memory")
+    try:
+        forget_shared_memory(shm)
     except Exception:
         pass
 
