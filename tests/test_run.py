@@ -91,14 +91,21 @@ def alive(pid: int) -> bool:
     return True
 
 
-def group_members(pgid: int) -> set[int]:
-    found = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            st = _stat(int(entry))
-            if st is not None and st[2] == pgid and st[0] not in ("Z", "X"):
-                found.add(int(entry))
-    return found
+def group_members(pgid: int, within: float = BOUND) -> set[int]:
+    """The live members of process group ``pgid`` after up to ``within`` seconds: a
+    process that got SIGKILL has closed its pipes (so run() returned) a moment before
+    /proc shows it as a zombie, longer on a loaded machine."""
+    deadline = time.monotonic() + within
+    while True:
+        found = set()
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                st = _stat(int(entry))
+                if st is not None and st[2] == pgid and st[0] not in ("Z", "X"):
+                    found.add(int(entry))
+        if not found or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.02)
 
 
 def survivors(pids: Iterable[int], within: float = BOUND) -> set[int]:
