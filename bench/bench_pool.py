@@ -113,8 +113,7 @@ class Contender:
 def contenders(only: Optional[str]) -> list[Contender]:
     import concurrent.futures as cf
 
-    from compat._pool.executor import ProcessPoolExecutor
-    from compat._pool.pool import Pool
+    from compat import Pool, ProcessPoolExecutor
 
     found: list[Contender] = []
     methods = [m for m in ("fork", "spawn") if m in multiprocessing.get_all_start_methods()]
@@ -221,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"round {round_no + 1}/{args.rounds} done", file=sys.stderr)
 
     serial_median = statistics.median(serial)
-    from compat._cpu import cpu_count
+    from compat import cpu_count
 
     print(
         f"\nPython {sys.version.split()[0]}, {workers} workers, compat.cpu_count()={cpu_count()}, "
@@ -249,7 +248,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    from compat._cpu import cpu_count
+    from compat import cpu_count
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

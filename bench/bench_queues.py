@@ -93,12 +93,12 @@ def _consumer(get: _End, bulk: bool, n: int, ready: Any, go: Any, report: Any) -
 
 def _make(name: str, ctx: Any, kind: str) -> tuple[Any, _End, _End, bool]:
     """(objects to close, put, get, whether get is get_many)."""
-    import compat._queue.queue as cq
+    import compat
 
     if name == "compat.Queue":
-        q: Any = cq.Queue(ctx=ctx)
+        q: Any = compat.Queue(ctx=ctx)
     elif name == "compat.SimpleQueue":
-        q = cq.SimpleQueue(ctx=ctx)
+        q = compat.SimpleQueue(ctx=ctx)
     elif name == "mp.Queue":
         q = ctx.Queue()
     elif name == "mp.SimpleQueue":

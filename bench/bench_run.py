@@ -30,10 +30,7 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-try:
-    from compat import run as compat_run
-except ImportError:  # before the facade exports it
-    from compat._run.run import run as compat_run
+from compat import run as compat_run
 
 
 def main() -> None:
