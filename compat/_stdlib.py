@@ -290,7 +290,7 @@ def extra_reducers() -> dict[Any, Any]:
     return table
 
 
-# multiprocessing.Process internals ---------------------------------------------
+# multiprocessing.Process internals
 #: Attributes every BaseProcess has; anything else on a subclass instance is the
 #: user's state, which a spawn child receives by pickling.
 BASE_PROCESS_ATTRS = frozenset(
@@ -367,7 +367,7 @@ def inherited_types() -> tuple[type, ...]:
     return tuple(found)
 
 
-# subprocess.Popen internals ----------------------------------------------------
+# subprocess.Popen internals
 def check_popen_hooks() -> None:
     """Raise :class:`StdlibChanged` if ``subprocess.Popen`` no longer has the hooks
     compat.Popen overrides (cheap: code names, not source)."""
