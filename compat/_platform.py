@@ -6,8 +6,10 @@ enforces both): code branches on the flags below, and policies take a
 :class:`PlatformFacts` so that the Windows and macOS branches of every decision can
 be exercised on any machine (``PlatformFacts.simulated("win32", (3, 12))``).
 
-This module imports nothing from ``compat`` and nothing heavy: ``import compat``
-must stay cheap because every spawned child pays for it.
+This module imports nothing from ``compat`` at import time and nothing heavy:
+``import compat`` must stay cheap because every spawned child pays for it. (The
+thread census on macOS calls :mod:`compat._native.procinfo`, which loads ctypes,
+when the facts are first read.)
 """
 
 from __future__ import annotations
@@ -72,7 +74,8 @@ class PlatformFacts(NamedTuple):
     """The start methods multiprocessing offers there."""
     threads: int = 1
     """Threads alive in the process, counted by the OS where it can be read (Linux
-    ``/proc``), else by :mod:`threading`. 1 means only the calling thread."""
+    ``/proc``, macOS libproc), else by :mod:`threading`. 1 means only the calling
+    thread."""
     thread_names: tuple[str, ...] = ()
     """Names of the other Python-level threads, for readable reasons."""
     fork_unsafe_modules: tuple[str, ...] = ()
@@ -82,6 +85,11 @@ class PlatformFacts(NamedTuple):
     re-run it on POSIX."""
     env_method: Optional[str] = None
     """The value of ``COMPAT_START_METHOD``, if set and not empty."""
+    os_threads_unknown: bool = False
+    """The OS did not say how many threads run (no ``/proc``, libproc failed, or an
+    OS compat cannot ask): ``threads`` then counts only Python's threads, and
+    native ones (BLAS, Accelerate, libdispatch) may be running unseen. On macOS the
+    policy then does not choose fork. Last, so positional construction still works."""
 
     @property
     def windows(self) -> bool:
@@ -105,7 +113,7 @@ class PlatformFacts(NamedTuple):
     @classmethod
     def current(cls) -> PlatformFacts:
         """Facts about the running interpreter, read now (threads change over time)."""
-        threads, names = _thread_census()
+        threads, names, os_unknown = _thread_census()
         modules = sys.modules
         unsafe: tuple[str, ...] = ()
         if MACOS:
@@ -120,6 +128,7 @@ class PlatformFacts(NamedTuple):
             fork_unsafe_modules=unsafe,
             frozen=bool(getattr(sys, "frozen", False)),
             env_method=env,
+            os_threads_unknown=os_unknown,
         )
 
     @classmethod
@@ -134,6 +143,7 @@ class PlatformFacts(NamedTuple):
         frozen: bool = False,
         env_method: Optional[str] = None,
         start_methods: Optional[tuple[str, ...]] = None,
+        os_threads_unknown: bool = False,
     ) -> PlatformFacts:
         """Facts for another platform, with the start methods CPython offers there."""
         if start_methods is None:
@@ -147,6 +157,7 @@ class PlatformFacts(NamedTuple):
             fork_unsafe_modules=fork_unsafe_modules,
             frozen=frozen,
             env_method=env_method,
+            os_threads_unknown=os_threads_unknown,
         )
 
     def with_(self, **changes: Any) -> PlatformFacts:
@@ -176,11 +187,13 @@ def _live_start_methods() -> tuple[str, ...]:
     return tuple(multiprocessing.get_all_start_methods())
 
 
-def _thread_census() -> tuple[int, tuple[str, ...]]:
+def _thread_census() -> tuple[int, tuple[str, ...], bool]:
     """Count threads like CPython 3.12's fork warning does: ask the OS first.
 
     The OS count also sees threads that Python did not start (BLAS pools, gRPC,
-    execnet's IO thread), which are just as dangerous to fork with.
+    execnet's IO thread, Accelerate and libdispatch on macOS), which are just as
+    dangerous to fork with. Returns the count, the names of the other Python
+    threads, and whether the OS count was unknown (the count is then Python's).
     """
     names: tuple[str, ...] = ()
     py_count = 1
@@ -191,12 +204,27 @@ def _thread_census() -> tuple[int, tuple[str, ...]]:
         names = tuple(t.name for t in others)
         py_count = 1 + len(others)
     os_count = _os_thread_count()
-    return max(py_count, os_count or 0), names
+    return max(py_count, os_count or 0), names, os_count is None
 
 
 def _os_thread_count() -> Optional[int]:
-    if not LINUX:
-        return None
+    """Threads in this process as the OS counts them, or None where it cannot tell.
+
+    Linux: field 20 of ``/proc/self/stat``. macOS: ``pti_threadnum`` from libproc's
+    ``proc_pidinfo(PROC_PIDTASKINFO)``. Windows and the BSDs: None.
+    """
+    if LINUX:
+        return _linux_thread_count()
+    if MACOS:
+        # Imported here: it is the only OS that needs it, and the census runs
+        # only when facts are read (not at `import compat`); procinfo loads ctypes.
+        from ._native.procinfo import macos_thread_count
+
+        return macos_thread_count()
+    return None
+
+
+def _linux_thread_count() -> Optional[int]:
     try:
         with open("/proc/self/stat", "rb") as f:
             stat = f.read()

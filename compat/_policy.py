@@ -64,6 +64,14 @@ def validate_method(method: object, facts: PlatformFacts, *, origin: str = "") -
     return method
 
 
+#: The hazard of a macOS process whose thread count the OS did not give.
+UNSEEN_THREADS = (
+    "macOS did not report how many threads are running (libproc's proc_pidinfo "
+    "could not be used), so native threads that Python did not start (Accelerate, BLAS, "
+    "libdispatch) may be running unseen, and a fork child inherits any lock they hold"
+)
+
+
 def fork_hazards(facts: PlatformFacts) -> list[str]:
     """Why forking now would be unsafe under ``facts`` (empty when it is safe).
 
@@ -72,8 +80,15 @@ def fork_hazards(facts: PlatformFacts) -> list[str]:
       locked forever; CPython 3.12+ warns (DeprecationWarning) for this reason.
     - macOS system frameworks initialised (CPython bpo-33725): the child aborts
       when it touches the Objective-C runtime again.
+    - macOS without an OS thread count (``facts.os_threads_unknown``): macOS
+      libraries start native threads that :mod:`threading` cannot see, so a
+      count of 1 from Python proves nothing there (the reason CPython made spawn
+      macOS's default, bpo-33725). Linux without ``/proc`` and the BSDs keep
+      trusting the Python count, as before.
     """
     hazards = []
+    if facts.macos and facts.os_threads_unknown:
+        hazards.append(UNSEEN_THREADS)
     if facts.threads > 1:
         others = facts.threads - 1
         names = f" ({', '.join(facts.thread_names)})" if facts.thread_names else ""
@@ -103,7 +118,8 @@ def choose_start_method(
     3. Windows: ``spawn``, the only method (no ``os.fork``).
     4. Linux, macOS and other POSIX: ``fork`` when it is safe: no other threads
        running and, on macOS, no system framework loaded that crashes after fork
-       (see :func:`fork_hazards`). A frozen executable keeps ``fork`` even then,
+       and a thread count from the OS, not only from Python (see
+       :func:`fork_hazards`). A frozen executable keeps ``fork`` even then,
        because spawn and forkserver cannot re-run a frozen program on POSIX.
        When fork is unsafe: ``forkserver`` on Linux and other POSIX (its server is
        a fresh single-threaded process, so its forks are safe), ``spawn`` on
@@ -140,18 +156,20 @@ def choose_start_method(
             + (" and no fork-unsafe macOS framework is loaded" if facts.macos else ""),
         )
     why = "; ".join(hazards)
+    # Only unseen threads: a possible hazard, not a seen one; say so.
+    verdict = "fork may be unsafe" if hazards == [UNSEEN_THREADS] else "fork is unsafe"
     if facts.frozen:
         return Decision(
             "fork",
-            f"fork is unsafe ({why}) but this is a frozen executable, which spawn and "
+            f"{verdict} ({why}) but this is a frozen executable, which spawn and "
             "forkserver cannot re-run on POSIX; fork is the only start method that works",
         )
     if facts.macos or "forkserver" not in facts.start_methods:
         method = _first_available(("spawn",), facts)
-        return Decision(method, f"fork is unsafe: {why}; {method} starts a fresh interpreter")
+        return Decision(method, f"{verdict}: {why}; {method} starts a fresh interpreter")
     return Decision(
         "forkserver",
-        f"fork is unsafe: {why}; forkserver forks from a clean single-threaded server",
+        f"{verdict}: {why}; forkserver forks from a clean single-threaded server",
     )
 
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import signal
 import sys
 import time
 from collections.abc import Iterator
 
 import pytest
+
+from tests.procs import hard_kill
 
 ALL_METHODS = ("fork", "forkserver", "spawn")
 AVAILABLE = tuple(multiprocessing.get_all_start_methods())
@@ -103,7 +104,7 @@ def reap_leftovers() -> list[str]:
             continue
         left.append(f"process {comm} pid={pid}")
         try:
-            os.kill(pid, signal.SIGKILL)
+            hard_kill(pid)
         except ProcessLookupError:
             continue
         while time.monotonic() < deadline:

@@ -6,6 +6,9 @@ runs in a process group of its own (POSIX), so that when it times out, or leaves
 grandchild behind, the whole group is killed: the conftest reaper only sees our direct
 children. ``run_example(name)`` is ``run_python`` on ``examples/<name>`` with ``-W error``;
 ``clean_lines(proc)`` checks that a program succeeded and said nothing on stderr.
+
+Ending or crashing a process portably, and the exit code to expect on each OS, are in
+:mod:`tests.procs`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+
+from compat._platform import POSIX
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -41,8 +46,9 @@ def python_env(method: str | None = None, env: Mapping[str, str] | None = None) 
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:
-    """Kill the program and whatever is left in its process group."""
-    if os.name == "posix":
+    """Kill the program and whatever is left in its process group (POSIX; Windows has
+    no process groups to signal, and :func:`tests.procs.hard_kill` is for one process)."""
+    if POSIX:
         # Safe after the reap: while any member is left, its pid (the group id)
         # cannot be given to a new process.
         try:

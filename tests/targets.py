@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import sys
 import time
 from typing import Any
+
+from tests.procs import crash, report_pid_and_sleep, suppress_crash_report
 
 
 def double(x: int) -> int:
@@ -66,15 +67,15 @@ def ignore_sigterm_then_sleep(seconds: float) -> None:
 
 
 def segfault() -> None:
-    import faulthandler
-
-    faulthandler.disable()  # pytest enables it; a fork child would print its dump
-    ctypes.string_at(0)
+    """Crash with a real segfault (Windows: access violation): see tests.procs.crash."""
+    crash()
 
 
-def self_kill(signum: int) -> None:
-    os.kill(os.getpid(), signum)
-    time.sleep(10)
+def crashable_sleep(path: str, seconds: float = 60.0) -> int:
+    """Switch crash reports off, write this pid to ``path``, then sleep: a process for
+    ``tests.procs.crash_process`` to crash quietly."""
+    suppress_crash_report()
+    return report_pid_and_sleep(path, seconds)
 
 
 def return_unpicklable() -> Any:

@@ -10,6 +10,8 @@ import threading
 import time
 from typing import Any
 
+from tests import procs
+
 _STATE: dict[str, Any] = {}
 
 
@@ -46,13 +48,8 @@ def fail_on(x: int, bad: int) -> int:
 
 def report_pid_and_sleep(path: str, seconds: float = 60.0) -> int:
     """Write this worker's pid to ``path`` (atomically), then sleep: a task a test
-    can find and kill mid-run."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        f.write(str(os.getpid()))
-    os.replace(tmp, path)
-    time.sleep(seconds)
-    return os.getpid()
+    can find (``tests.procs.wait_for_pid``) and end mid-run."""
+    return procs.report_pid_and_sleep(path, seconds)
 
 
 def ignore_sigterm_and_sleep(path: str, seconds: float = 60.0) -> None:
@@ -61,12 +58,13 @@ def ignore_sigterm_and_sleep(path: str, seconds: float = 60.0) -> None:
 
 
 def kill_self(_: object = None) -> None:
-    os.kill(os.getpid(), signal.SIGKILL)
+    """End this worker from inside with ``tests.procs.hard_kill`` (SIGKILL on POSIX)."""
+    procs.kill_self()
 
 
 def segfault_self(_: object = None) -> None:
-    signal.signal(signal.SIGSEGV, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGSEGV)
+    """Crash this worker for real (a NULL read: SIGSEGV, or an access violation)."""
+    procs.crash()
 
 
 def os_exit(code: int) -> None:

@@ -84,6 +84,9 @@ def main(argv: list[str]) -> int:
     if mode == "env":
         _say(repr(os.environ.get(args[0])))
         return 0
+    if mode == "deaf":  # never reads stdin, never exits on its own (within LONG)
+        time.sleep(LONG)
+        return 0
     if mode == "partial":  # some output, then hang
         _say("partial")
         time.sleep(LONG)

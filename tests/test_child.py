@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
-import signal
 import time
 
 import pytest
 
 import compat
 from tests import targets
+from tests.procs import (
+    expected_crash_exitcode,
+    expected_kill_exitcode,
+    expected_terminate_exitcode,
+    posix_only,
+)
 
 TIMEOUT = 30
 
@@ -96,24 +101,28 @@ def test_kill(ctx: compat.Context) -> None:
     child.kill()
     err = child.exception(TIMEOUT)
     assert isinstance(err, compat.ChildError)
-    assert (err.exitcode, err.signal_name) == (-9, "SIGKILL")
-    assert "killed by SIGKILL (exit code -9)" in str(err)
-    assert child.exitcode == -9
+    code = expected_kill_exitcode()  # -9 on every OS
+    assert (err.exitcode, err.signal_name) == (code, "SIGKILL")
+    assert f"killed by SIGKILL (exit code {code})" in str(err)
+    assert child.exitcode == code
+    assert child.raw_exitcode == expected_kill_exitcode(raw=True)
 
 
 def test_terminate(ctx: compat.Context) -> None:
     child = ctx.spawn_child(targets.sleep_forever)
     child.terminate()
     child.join(TIMEOUT)
-    assert child.exitcode == -signal.SIGTERM
+    assert child.exitcode == expected_terminate_exitcode()
     err = child.exception()
     assert err is not None and err.signal_name == "SIGTERM"
 
 
 def test_segfault(ctx: compat.Context) -> None:
-    err = ctx.spawn_child(targets.segfault).exception(TIMEOUT)
+    child = ctx.spawn_child(targets.segfault)
+    err = child.exception(TIMEOUT)
     assert err is not None
-    assert (err.exitcode, err.signal_name) == (-11, "SIGSEGV")
+    assert (err.exitcode, err.signal_name) == (expected_crash_exitcode(), "SIGSEGV")
+    assert child.raw_exitcode == expected_crash_exitcode(raw=True)
 
 
 def test_unpicklable_result(ctx: compat.Context) -> None:
@@ -158,15 +167,16 @@ def test_context_manager_stops_child_on_error(ctx: compat.Context) -> None:
     with pytest.raises(RuntimeError), ctx.spawn_child(targets.sleep_forever) as child:
         raise RuntimeError("block failed")
     assert not child.is_alive()
-    assert child.exitcode == -signal.SIGTERM
+    assert child.exitcode == expected_terminate_exitcode()
 
 
+@posix_only("TerminateProcess cannot be ignored: the child ends at terminate(), no kill follows")
 def test_context_manager_kills_child_that_ignores_sigterm(ctx: compat.Context) -> None:
     child = ctx.spawn_child(targets.ignore_sigterm_then_sleep, 60)
     time.sleep(0.5 if ctx.method == "fork" else 1.5)  # let it install the handler
     with pytest.raises(KeyboardInterrupt), child:
         raise KeyboardInterrupt
-    assert child.exitcode == -signal.SIGKILL
+    assert child.exitcode == expected_kill_exitcode()
 
 
 def test_close(ctx: compat.Context) -> None:

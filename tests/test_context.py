@@ -11,6 +11,7 @@ import compat
 import compat._context as context_module
 from tests import targets
 from tests.helpers import SCRIPTS, run_python
+from tests.procs import expected_terminate_exitcode
 
 TIMEOUT = 60
 
@@ -80,7 +81,7 @@ def test_process_drop_in(start_method: str) -> None:
     assert p.is_alive() and p.daemon
     p.terminate()
     p.join(TIMEOUT)
-    assert p.exitcode == -15
+    assert p.exitcode == expected_terminate_exitcode(raw=True)  # the standard library's: -15
 
 
 def test_process_failure_exit_code(start_method: str) -> None:

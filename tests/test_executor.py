@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
-import os
 import pickle
-import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +18,14 @@ import pytest
 from compat._errors import ChildError
 from compat._pool.executor import BrokenProcessPool, ProcessPoolExecutor
 from tests import targets_pool as t
+from tests.procs import (
+    expected_hard_kill_exitcode,
+    expected_kill_exitcode,
+    expected_signal_name,
+    expected_terminate_exitcode,
+    hard_kill,
+    wait_for_pid,
+)
 
 WAIT = 30
 
@@ -39,15 +45,6 @@ def make_executor(start_method: str) -> Iterator[ExecutorFactory]:
     yield factory
     for ex in made:
         ex.kill_workers()
-
-
-def wait_for_pid(path: Path) -> int:
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        if path.exists():
-            return int(path.read_text())
-        time.sleep(0.01)
-    raise AssertionError(f"no worker wrote {path} within {WAIT} s")
 
 
 def executor_threads() -> list[threading.Thread]:
@@ -98,12 +95,14 @@ def test_worker_killed_fails_one_future_and_the_executor_keeps_serving(
     victim = ex.submit(t.report_pid_and_sleep, str(marker), 60)
     others = [ex.submit(t.square, i) for i in range(20)]
     pid = wait_for_pid(marker)
-    os.kill(pid, signal.SIGKILL)
+    hard_kill(pid)
     err = victim.exception(WAIT)
     assert isinstance(err, BrokenProcessPool)
     assert isinstance(err, StdBrokenProcessPool)
     assert isinstance(err, ChildError)
-    assert err.exitcode == -9 and err.signal_name == "SIGKILL" and err.pid == pid
+    code = expected_hard_kill_exitcode()  # -9 on POSIX; 15 on Windows: see tests.procs
+    name = expected_signal_name(code)
+    assert err.exitcode == code and err.signal_name == name and err.pid == pid
     assert err.method == start_method
     assert err.task is not None and "report_pid_and_sleep" in err.task
     assert [f.result(WAIT) for f in others] == [i * i for i in range(20)]
@@ -111,7 +110,7 @@ def test_worker_killed_fails_one_future_and_the_executor_keeps_serving(
     assert list(ex.map(t.square, range(5))) == [0, 1, 4, 9, 16]
     again = pickle.loads(pickle.dumps(err))
     assert type(again) is BrokenProcessPool
-    assert (again.exitcode, again.signal_name, again.pid) == (-9, "SIGKILL", pid)
+    assert (again.exitcode, again.signal_name, again.pid) == (code, name, pid)
 
 
 def test_death_in_map_chunk(make_executor: ExecutorFactory) -> None:
@@ -179,7 +178,7 @@ def test_terminate_and_kill_workers(make_executor: ExecutorFactory, tmp_path: Pa
     ex.terminate_workers()
     err = running.exception(WAIT)
     assert isinstance(err, StdBrokenProcessPool)
-    assert err.exitcode == -signal.SIGTERM  # type: ignore[attr-defined]
+    assert err.exitcode == expected_terminate_exitcode()  # type: ignore[attr-defined]
     assert queued.cancelled()
     with pytest.raises(RuntimeError, match="after shutdown"):
         ex.submit(t.square, 1)
@@ -188,7 +187,7 @@ def test_terminate_and_kill_workers(make_executor: ExecutorFactory, tmp_path: Pa
     while not f.running():
         time.sleep(0.01)
     ex2.kill_workers()
-    assert f.exception(WAIT).exitcode == -signal.SIGKILL  # type: ignore[union-attr]
+    assert f.exception(WAIT).exitcode == expected_kill_exitcode()  # type: ignore[union-attr]
     assert not executor_threads()
 
 
@@ -196,7 +195,7 @@ def test_message_transport(make_executor: ExecutorFactory) -> None:
     ex = make_executor(2, _transport="message")
     assert list(ex.map(t.square, range(50), chunksize=4)) == [x * x for x in range(50)]
     err = ex.submit(t.kill_self).exception(WAIT)
-    assert isinstance(err, BrokenProcessPool) and err.exitcode == -9
+    assert isinstance(err, BrokenProcessPool) and err.exitcode == expected_hard_kill_exitcode()
     assert ex.submit(t.square, 7).result(WAIT) == 49
 
 

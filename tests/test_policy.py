@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 import compat
+from compat import _platform
 from compat._platform import PlatformFacts, default_start_methods_for
-from compat._policy import fork_hazards
+from compat._policy import UNSEEN_THREADS, fork_hazards
 
 WIN = PlatformFacts.simulated("win32", (3, 12))
 MAC = PlatformFacts.simulated("darwin", (3, 13))
@@ -28,6 +29,11 @@ LINUX_314 = PlatformFacts.simulated("linux", (3, 14))
         (LINUX_314.with_(threads=2), "forkserver", "policy"),
         # macOS frameworks loaded
         (MAC.with_(fork_unsafe_modules=("_scproxy",)), "spawn", "policy"),
+        # macOS without an OS thread count: native threads may run unseen
+        (MAC.with_(os_threads_unknown=True), "spawn", "policy"),
+        (MAC.with_(os_threads_unknown=True, frozen=True), "fork", "policy"),
+        # Linux keeps trusting the Python count when /proc cannot be read
+        (LINUX.with_(os_threads_unknown=True), "fork", "policy"),
         # the same modules on Linux are harmless
         (LINUX.with_(fork_unsafe_modules=("_tkinter",)), "fork", "policy"),
         # POSIX without fd passing: no forkserver, so spawn
@@ -56,6 +62,51 @@ def test_reasons_name_the_hazard() -> None:
     assert "objc, AppKit" in d.reason and "bpo-33725" in d.reason
     d = compat.choose_start_method(facts=WIN)
     assert "Windows" in d.reason
+
+
+def test_unknown_macos_thread_count_means_spawn_and_says_why() -> None:
+    d = compat.choose_start_method(facts=MAC.with_(os_threads_unknown=True))
+    assert d.method == "spawn"
+    assert d.reason.startswith("fork may be unsafe: macOS did not report how many threads")
+    assert "libproc" in d.reason and "spawn starts a fresh interpreter" in d.reason
+    # A count the OS gave (1: only this thread) keeps the fast path.
+    d = compat.choose_start_method(facts=MAC.with_(threads=1, os_threads_unknown=False))
+    assert d.method == "fork"
+    # A hazard that was seen still reads as one.
+    d = compat.choose_start_method(facts=MAC.with_(os_threads_unknown=True, threads=2))
+    assert d.method == "spawn" and d.reason.startswith("fork is unsafe: macOS did not report")
+    assert "1 other thread is running" in d.reason
+
+
+def test_facts_constructor_stays_backward_compatible() -> None:
+    facts = PlatformFacts("darwin", (3, 13), ("fork", "spawn", "forkserver"), 1, (), (), False)
+    assert facts.os_threads_unknown is False
+    assert compat.choose_start_method(facts=facts).method == "fork"
+    assert PlatformFacts.simulated("darwin", os_threads_unknown=True).os_threads_unknown
+
+
+def test_current_facts_flag_an_unknown_os_thread_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert PlatformFacts.current().os_threads_unknown is (_platform._os_thread_count() is None)
+    monkeypatch.setattr(_platform, "_os_thread_count", lambda: None)
+    assert PlatformFacts.current().os_threads_unknown
+    monkeypatch.setattr(_platform, "_os_thread_count", lambda: 12)
+    facts = PlatformFacts.current()
+    assert not facts.os_threads_unknown and facts.threads >= 12
+
+
+def test_macos_thread_count_comes_from_libproc(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The macOS branch of the census, on any OS: libproc's answer (see
+    # tests/test_liveness.py for the call and the struct it decodes).
+    from compat._native import procinfo
+
+    monkeypatch.setattr(_platform, "LINUX", False)
+    monkeypatch.setattr(_platform, "MACOS", True)
+    monkeypatch.setattr(procinfo, "macos_thread_count", lambda: 9)
+    assert _platform._os_thread_count() == 9
+    monkeypatch.setattr(procinfo, "macos_thread_count", lambda: None)
+    assert _platform._os_thread_count() is None
+    monkeypatch.setattr(_platform, "MACOS", False)  # Windows, the BSDs: not asked
+    assert _platform._os_thread_count() is None
 
 
 def test_request_wins_over_environment_and_policy() -> None:
@@ -103,6 +154,8 @@ def test_environment_variable_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_fork_hazards_safe_and_unsafe() -> None:
     assert fork_hazards(LINUX) == []
     assert len(fork_hazards(MAC.with_(threads=2, fork_unsafe_modules=("objc",)))) == 2
+    assert fork_hazards(MAC.with_(os_threads_unknown=True)) == [UNSEEN_THREADS]
+    assert fork_hazards(LINUX.with_(os_threads_unknown=True)) == []
 
 
 def test_simulated_start_methods() -> None:

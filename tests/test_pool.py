@@ -11,7 +11,6 @@ import multiprocessing
 import os
 import pickle
 import re
-import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +24,17 @@ from compat._errors import ChildError
 from compat._pool.pool import Pool
 from tests import targets_pool as t
 from tests.helpers import clean_lines, run_example
+from tests.procs import (
+    expected_crash_exitcode,
+    expected_hard_kill_exitcode,
+    expected_kill_exitcode,
+    expected_signal_name,
+    expected_terminate_exitcode,
+    hard_kill,
+    pid_exists,
+    posix_only,
+    wait_for_pid,
+)
 
 WAIT = 30  # generous bound for any single wait; tests never assert on timing
 
@@ -45,15 +55,6 @@ def make_pool(start_method: str) -> Iterator[PoolFactory]:
     for p in made:
         p.terminate()
         p.join()
-
-
-def wait_for_pid(path: Path) -> int:
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        if path.exists():
-            return int(path.read_text())
-        time.sleep(0.01)
-    raise AssertionError(f"no worker wrote {path} within {WAIT} s")
 
 
 def pool_threads() -> list[threading.Thread]:
@@ -270,16 +271,19 @@ def test_worker_killed_mid_task_fails_that_task(
     victim = p.apply_async(t.report_pid_and_sleep, (str(marker), 60))
     before = [p.apply_async(t.square, (i,)) for i in range(20)]
     pid = wait_for_pid(marker)
-    os.kill(pid, signal.SIGKILL)
+    hard_kill(pid)
     with pytest.raises(ChildError) as info:
         victim.get(timeout=WAIT)
     err = info.value
-    assert err.exitcode == -9
-    assert err.signal_name == "SIGKILL"
+    code = expected_hard_kill_exitcode()  # -9 on POSIX; 15 on Windows: see tests.procs
+    name = expected_signal_name(code)
+    assert err.exitcode == code
+    assert err.signal_name == name
     assert err.pid == pid
     assert err.method == start_method
     assert err.task is not None and "report_pid_and_sleep" in err.task
-    assert "SIGKILL" in str(err) and "report_pid_and_sleep" in str(err)
+    how = f"was killed by {name}" if name else f"exited with code {code}"
+    assert how in str(err) and "report_pid_and_sleep" in str(err)
     assert [r.get(WAIT) for r in before] == [i * i for i in range(20)]
     after = p.map(t.square, range(30))
     assert after == [i * i for i in range(30)]
@@ -287,7 +291,7 @@ def test_worker_killed_mid_task_fails_that_task(
     assert len(live) == 2 and pid not in [w.pid for w in live]
     # ChildError travels between processes with its details.
     again = pickle.loads(pickle.dumps(err))
-    assert (again.exitcode, again.signal_name, again.task) == (-9, "SIGKILL", err.task)
+    assert (again.exitcode, again.signal_name, again.task) == (code, name, err.task)
 
 
 def test_queued_tasks_behind_a_dead_worker_still_run(make_pool: PoolFactory) -> None:
@@ -297,14 +301,14 @@ def test_queued_tasks_behind_a_dead_worker_still_run(make_pool: PoolFactory) -> 
     later = [p.apply_async(t.square, (i,)) for i in range(5, 40)]
     with pytest.raises(ChildError) as info:
         killer.get(WAIT)
-    assert info.value.exitcode == -9
+    assert info.value.exitcode == expected_hard_kill_exitcode()
     assert [r.get(WAIT) for r in results + later] == [i * i for i in range(40)]
 
 
 @pytest.mark.parametrize(
     ("target", "arg", "exitcode"),
-    [(t.os_exit, 3, 3), (t.sys_exit, 4, 4), (t.segfault_self, None, -11)],
-    ids=["os._exit", "sys.exit", "SIGSEGV"],
+    [(t.os_exit, 3, 3), (t.sys_exit, 4, 4), (t.segfault_self, None, expected_crash_exitcode())],
+    ids=["os._exit", "sys.exit", "segfault"],
 )
 def test_other_deaths(make_pool: PoolFactory, target: Any, arg: Any, exitcode: int) -> None:
     p = make_pool(1)
@@ -322,7 +326,7 @@ def test_message_transport_detects_death_by_pipe(make_pool: PoolFactory) -> None
     assert p.map(t.square, range(100)) == [x * x for x in range(100)]
     with pytest.raises(ChildError) as info:
         p.apply(t.kill_self)
-    assert info.value.exitcode == -9
+    assert info.value.exitcode == expected_hard_kill_exitcode()
     assert sorted(p.imap_unordered(t.square, range(10))) == sorted(x * x for x in range(10))
 
 
@@ -417,12 +421,15 @@ def test_with_block_that_raises_terminates(start_method: str, tmp_path: Path) ->
     p, r = made
     with pytest.raises(ChildError, match="terminated") as info:
         r.get(WAIT)
-    assert info.value.exitcode == -signal.SIGTERM
+    assert info.value.exitcode == expected_terminate_exitcode()
     p.join()
     assert not p._pool
     assert not pool_threads()
 
 
+@posix_only(
+    "TerminateProcess cannot be ignored: the worker ends at the first step, no kill follows"
+)
 def test_terminate_join_returns_when_a_worker_ignores_sigterm(
     make_pool: PoolFactory, tmp_path: Path
 ) -> None:
@@ -435,7 +442,7 @@ def test_terminate_join_returns_when_a_worker_ignores_sigterm(
     p.join()
     with pytest.raises(ChildError) as info:
         r.get(WAIT)
-    assert info.value.exitcode == -signal.SIGKILL
+    assert info.value.exitcode == expected_kill_exitcode()
     assert info.value.pid == pid
     with pytest.raises(ChildError, match="before"):
         queued.get(WAIT)
@@ -538,8 +545,7 @@ def test_join_does_not_wait_forever_for_a_worker_that_will_not_exit(
     p.close()
     p.join()  # the worker is terminated after the grace period
     assert not p._pool
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+    assert not pid_exists(pid)  # ended and reaped
 
 
 def test_unpicklable_initargs(start_method: str) -> None:

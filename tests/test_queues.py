@@ -32,14 +32,13 @@ from compat._queue.simple import SimpleQueue
 from compat._queue.transport import current_plan, plan_for
 from tests import targets_queues as t
 from tests.helpers import clean_lines, run_example, run_python
+from tests.procs import posix_only
 
 LINUX_PLAN = plan_for(PlatformFacts.simulated("linux"))
 MACOS_PLAN = plan_for(PlatformFacts.simulated("darwin"))
 # The Windows transport, with pieces small enough that a 1 MiB item needs many.
 WINDOWS_PLAN = replace(plan_for(PlatformFacts.simulated("win32")), max_packet=64 << 10)
-_POSIX_ONLY = pytest.mark.skipif(
-    WINDOWS, reason="the POSIX stream transport needs non-blocking pipes and readv"
-)
+_POSIX_ONLY = posix_only("the POSIX stream transport needs non-blocking pipes and readv")
 PLANS = [
     pytest.param(None, id="native"),
     pytest.param(MACOS_PLAN, id="macos-like", marks=_POSIX_ONLY),
@@ -553,9 +552,7 @@ def test_killed_writer_makes_the_reader_raise(start_method: str) -> None:
     assert info.value.pid == w.pid
 
 
-@pytest.mark.skipif(
-    WINDOWS, reason="Windows: every put() goes through the feeder thread (named pipes block)"
-)
+@posix_only("on Windows every put() goes through the feeder thread (named pipes block)")
 def test_os_exit_right_after_put_loses_nothing(start_method: str) -> None:
     ctx = multiprocessing.get_context(start_method)
     q = Queue(ctx=ctx)
@@ -804,9 +801,10 @@ def test_pid_alive(start_method: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert not liveness.pid_alive(0)
     with running(ctx, t.put_then_wait, Queue(ctx=ctx), 0, 60) as p:
         token = liveness.process_token(p.pid)
-        assert (token > 0) == LINUX  # the start time, where /proc has it
+        # The start time (Linux /proc, macOS libproc, Windows GetProcessTimes).
+        assert (token > 0) == (LINUX or MACOS or WINDOWS)
         assert liveness.pid_alive(p.pid, token)
-        if LINUX:
+        if token:
             assert not liveness.pid_alive(p.pid, token + 1)  # a reused pid: another process
         p.kill()
         deadline = time.monotonic() + 10
@@ -815,7 +813,8 @@ def test_pid_alive(start_method: str, monkeypatch: pytest.MonkeyPatch) -> None:
         assert not liveness.pid_alive(p.pid, token)
         p.join(10)
         # The kill(pid, 0) path of macOS and the BSDs, after the reap.
-        monkeypatch.setattr(liveness, "LINUX", False)
+        for flag in ("LINUX", "MACOS", "WINDOWS"):
+            monkeypatch.setattr(liveness, flag, False)
         assert not liveness.pid_alive(p.pid)
         assert liveness.pid_alive(os.getppid())
         assert liveness.process_token(os.getpid()) == 0

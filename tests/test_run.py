@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import importlib
+import io
 import math
 import os
 import random
@@ -30,6 +31,7 @@ import pytest
 from compat._native import tree as native_tree
 from compat._native import windows as native_windows
 from compat._platform import LINUX
+from compat._run import popen as popen_module
 from compat._run.args import (
     check_args,
     check_env,
@@ -45,6 +47,7 @@ from compat._run.cmdline import (
     plan_windows_command,
     quote_batch_argument,
 )
+from compat._run.feeder import StdinFeeder
 from compat._run.popen import Popen
 from compat._run.run import DRAIN_SECONDS, run
 from compat._run.which import find_program, resolve_program
@@ -427,6 +430,214 @@ def test_windows_reader_thread_returns_bytes_for_the_caller_to_decode() -> None:
     assert p._decode(b"a\xffb\r\n") == "a\ufffdb\n"
 
 
+# -- stdin that the child never reads ----------------------------------------------------
+
+#: Far more than any pipe buffer (64 KiB on Linux, 4 KiB+ on Windows).
+BIG_INPUT = b"x" * (8 * 1024 * 1024)
+
+
+def windows_communicate(
+    self: subprocess.Popen[bytes], input: object, endtime: object, orig_timeout: object
+) -> tuple[None, None]:
+    """CPython's Windows ``Popen._communicate`` (subprocess.py), reduced to its order
+    for a child with only stdin piped: stdin is written and closed in the calling
+    thread; only afterwards does communicate() wait with the timeout."""
+    if self.stdin:
+        self._stdin_write(input)  # type: ignore[attr-defined]
+    return None, None
+
+
+@posix_only
+def test_windows_communicate_with_input_keeps_its_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The Windows code path on Linux: the standard library's Windows order of work
+    # and compat's choice for Windows (the stdin feeder thread).
+    monkeypatch.setattr(Popen, "_communicate", windows_communicate)
+    outcome: list[BaseException] = []
+    with Popen(child("deaf"), stdin=subprocess.PIPE) as p:
+        monkeypatch.setattr(popen_module, "WINDOWS", True)
+
+        def communicate() -> None:
+            try:
+                p.communicate(BIG_INPUT, timeout=0.5)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        caller = threading.Thread(target=communicate, daemon=True)
+        started = time.monotonic()
+        caller.start()
+        caller.join(BOUND)
+        blocked = caller.is_alive()
+        p.kill_tree()  # ends a blocked write (before the fix) and the feeder's write
+        caller.join(BOUND)
+        monkeypatch.setattr(popen_module, "WINDOWS", False)
+    assert not blocked, "communicate(input, timeout=0.5) blocked writing stdin"
+    assert [type(e) for e in outcome] == [subprocess.TimeoutExpired]
+    assert time.monotonic() - started < BOUND
+    assert p.stdin is None  # the feeder thread owns (and has closed) the pipe
+    assert p._stdin_feeder is not None and p._stdin_feeder.join(BOUND)
+    assert p._stdin_feeder.error is None  # the broken pipe is ignored, as stdlib does
+
+
+@posix_only
+def test_run_with_unread_input_times_out_on_time() -> None:
+    started = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired):
+        run(child("deaf"), input=BIG_INPUT, capture_output=True, timeout=0.5)
+    assert time.monotonic() - started < BOUND
+
+
+def test_stdin_feeder_checks_the_input_type_in_the_caller() -> None:
+    read_fd, write_fd = os.pipe()
+    os.close(read_fd)
+    with open(write_fd, "wb") as raw:
+        with pytest.raises(TypeError):
+            StdinFeeder(raw, "text for a bytes pipe")
+        text = open(os.dup(raw.fileno()), "w", encoding="utf-8")  # noqa: SIM115
+        with pytest.raises(TypeError, match="str in text mode"):
+            StdinFeeder(text, b"bytes for a text pipe")
+        text.close()
+
+
+def test_stdin_feeder_writes_closes_and_ignores_a_reader_that_left() -> None:
+    read_fd, write_fd = os.pipe()
+    feeder = StdinFeeder(open(write_fd, "wb"), b"hello")  # noqa: SIM115 (it closes it)
+    with open(read_fd, "rb") as reader:
+        assert reader.read() == b"hello"  # EOF: the feeder closed its end
+    assert feeder.join(BOUND) and feeder.error is None
+    read_fd, write_fd = os.pipe()
+    os.close(read_fd)  # a child that exited without reading
+    feeder = StdinFeeder(open(write_fd, "wb"), BIG_INPUT)  # noqa: SIM115 (it closes it)
+    assert feeder.join(BOUND) and feeder.error is None  # BrokenPipeError is ignored
+
+
+def test_stdin_feeder_keeps_other_errors_for_the_caller() -> None:
+    class Failing(io.BytesIO):
+        def write(self, data: object) -> int:
+            raise OSError(errno.EIO, "I/O error")
+
+    stream = Failing()
+    feeder = StdinFeeder(stream, b"x")
+    assert feeder.join(BOUND) and stream.closed
+    assert isinstance(feeder.error, OSError) and feeder.error.errno == errno.EIO
+
+
+@posix_only
+def test_communicate_that_ends_at_the_deadline_is_timeout_expired(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The standard library's communicate() ends with wait(remaining time), which is
+    # negative once the time is up: that is TimeoutExpired, not a ValueError about
+    # the caller's timeout.
+    monkeypatch.setattr(
+        Popen, "_remaining_time", lambda self, endtime: None if endtime is None else -0.01
+    )
+    with Popen(child("deaf")) as p:
+        with pytest.raises(subprocess.TimeoutExpired):
+            p.communicate(timeout=5)
+        p.kill_tree()
+
+
+# -- a start interrupted once the child exists -------------------------------------------
+
+
+@posix_only
+def test_an_interrupt_before_the_tree_is_owned_kills_the_child(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # On Windows the child is suspended there and would stay so forever.
+    started: list[Popen] = []
+
+    def interrupted(popen: Popen) -> None:
+        started.append(popen)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(popen_module, "skip_popen_sigint_wait", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        Popen(child("deaf"))
+    (p,) = started
+    assert p.returncode == -signal.SIGKILL  # killed and reaped
+
+
+@posix_only
+def test_an_interrupt_inside_the_standard_library_after_the_fork_kills_the_child(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = subprocess.Popen._close_pipe_fds  # type: ignore[attr-defined]
+    started: list[Popen] = []
+
+    def interrupted(self: Popen, *fds: object) -> None:
+        real(self, *fds)
+        started.append(self)
+        raise KeyboardInterrupt  # after the child exists, before __init__ returns
+
+    monkeypatch.setattr(Popen, "_close_pipe_fds", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        Popen(child("deaf"))
+    (p,) = started
+    assert p.pid is not None and p.returncode == -signal.SIGKILL
+
+
+# -- macOS: a group made only of zombies ---------------------------------------------------
+
+
+def xnu_killpg(pgid: int, sig: int) -> None:
+    """``os.killpg`` as macOS answers it: EPERM when every member of the group is a
+    zombie (Linux signals the zombies and succeeds)."""
+    stats = [_stat(int(entry)) for entry in os.listdir("/proc") if entry.isdigit()]
+    states = [st[0] for st in stats if st is not None and st[2] == pgid]
+    if states and all(state in ("Z", "X") for state in states):
+        raise PermissionError(errno.EPERM, os.strerror(errno.EPERM))
+    os.killpg(pgid, sig)
+
+
+def wait_for_zombie(pid: int) -> None:
+    deadline = time.monotonic() + BOUND
+    while time.monotonic() < deadline:
+        st = _stat(pid)
+        if st is None or st[0] == "Z":
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{pid} did not exit")
+
+
+@linux_only
+def test_run_timeout_as_the_child_exits_is_timeout_expired_with_macos_killpg(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only a real macOS run shows XNU answering EPERM at that moment; here a fake
+    killpg answers as XNU does, and the timeout fires after the child exited."""
+    real_adopt = native_tree.adopt_tree
+
+    def adopt(popen: subprocess.Popen[bytes], creationflags: int = 0) -> object:
+        tree = real_adopt(popen, creationflags)
+        tree._send = xnu_killpg  # type: ignore[attr-defined]
+        return tree
+
+    def late_communicate(self: Popen, input: object = None, timeout: object = None) -> object:
+        wait_for_zombie(self.pid)  # the child exits just as the timeout fires
+        raise subprocess.TimeoutExpired(self.args, 1.0)
+
+    monkeypatch.setattr(native_tree, "adopt_tree", adopt)
+    monkeypatch.setattr(Popen, "communicate", late_communicate)
+    with pytest.raises(subprocess.TimeoutExpired):
+        run(child("exit", "0"), timeout=1.0)
+
+
+@linux_only
+@pytest.mark.parametrize("method", ["interrupt", "terminate_tree", "kill_tree", "close_tree"])
+def test_tree_methods_after_the_child_exited_with_macos_killpg(
+    method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Popen(child("exit", "0")) as p:
+        assert p._tree is not None
+        monkeypatch.setattr(p._tree, "_send", xnu_killpg)
+        wait_for_zombie(p.pid)
+        getattr(p, method)()  # no PermissionError
+        assert p.returncode == 0  # the leader was reaped to learn that it exited
+
+
 # -- finding the program -------------------------------------------------------------------
 
 
@@ -697,7 +908,6 @@ def cmd_sees(line: str) -> str:
         ("a b", '"a b"'),
         ("x&calc", '"x&calc"'),
         ("a|b<c>d^e(f)", '"a|b<c>d^e(f)"'),
-        ("wow!", '"wow!"'),
         ("dir\\", '"dir\\\\"'),  # trailing backslash doubled inside quotes
         ("a\\\\", '"a\\\\\\\\"'),
         ("tab\there", '"tab\there"'),
@@ -707,7 +917,9 @@ def test_quote_batch_argument(arg: str, quoted: str) -> None:
     assert quote_batch_argument(arg) == quoted
 
 
-@pytest.mark.parametrize("arg", ["100%", "%PATH%", 'say "hi"', "a\nb", "a\rb", "a\0b"])
+@pytest.mark.parametrize(
+    "arg", ["100%", "%PATH%", 'say "hi"', "a\nb", "a\rb", "a\0b", "wow!", "!PATH!", "^!x"]
+)
 def test_batch_arguments_cmd_cannot_take_literally_are_refused(arg: str) -> None:
     with pytest.raises(UnsafeBatchArgument) as info:
         batch_command_line(r"C:\node\npm.cmd", ["install", arg])
@@ -720,6 +932,18 @@ def test_batch_arguments_cmd_cannot_take_literally_are_refused(arg: str) -> None
 def test_unsafe_batch_paths_are_refused(script: str) -> None:
     with pytest.raises(UnsafeBatchArgument, match="batch file path"):
         batch_command_line(script, [])
+
+
+def test_an_exclamation_mark_is_refused_with_why() -> None:
+    # /v:OFF keeps "!" literal on cmd.exe's command line, but a batch file that runs
+    # setlocal EnableDelayedExpansion expands !VAR! in %1/%* again.
+    with pytest.raises(UnsafeBatchArgument, match="EnableDelayedExpansion") as info:
+        batch_command_line(r"C:\x\build.cmd", ["--name", "hi!"])
+    assert info.value.index == 2 and "'!'" in str(info.value)
+    # The batch file's own path is not data: "!" stays allowed there.
+    assert batch_command_line(r"C:\Users\Bang!\x.cmd", []) == (
+        'cmd.exe /d /e:ON /v:OFF /s /c ""C:\\Users\\Bang!\\x.cmd""'
+    )
 
 
 def test_batch_command_line_shape() -> None:
@@ -739,7 +963,7 @@ def test_batch_quoting_round_trips_and_keeps_cmd_metacharacters_quoted() -> None
     for _ in range(3000):
         args = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8))) for _ in range(3)]
         script = r"C:\x y\run.cmd"
-        if any(c in a for a in args for c in '%"'):
+        if any(c in a for a in args for c in '%"!'):
             with pytest.raises(UnsafeBatchArgument):
                 batch_command_line(script, args)
             refused += 1
@@ -783,7 +1007,7 @@ def test_job_object_structures_have_the_windows_layout() -> None:
     assert basic.LimitFlags.offset == 16
     assert ext.IoInfo.offset == ctypes.sizeof(basic)
     info = native_windows.kill_on_close_limits()
-    assert info.BasicLimitInformation.LimitFlags == 0x2000
+    assert info.BasicLimitInformation.LimitFlags == 0x2000 | 0x800  # tests/test_native_tree.py
     assert native_windows.taskkill_command(42, r"C:\Windows") == [
         r"C:\Windows\System32\taskkill.exe",
         "/T",

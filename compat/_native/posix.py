@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any, Optional
 
 from .._platform import LINUX
@@ -32,28 +33,58 @@ def tree_popen_kwargs(creationflags: int, process_group: Optional[int]) -> dict[
     return {"start_new_session": True}
 
 
-def adopt_tree(popen: subprocess.Popen[Any]) -> PosixTree:
-    return PosixTree(popen.pid)
+def adopt_tree(popen: subprocess.Popen[Any], creationflags: int = 0) -> PosixTree:
+    del creationflags  # Windows-only
+    # poll() reaps the leader if it has exited: the answer macOS's EPERM needs
+    # (see PosixTree._signal_group), from the object that owns the child.
+    return PosixTree(popen.pid, leader_exited=lambda: popen.poll() is not None)
+
+
+def _leader_unknown() -> bool:
+    return False
 
 
 class PosixTree:
-    def __init__(self, pid: int) -> None:
+    """The process group ``pid`` (its leader is compat's child) and the descendants
+    that left it.
+
+    ``leader_exited`` says whether the leader has exited (a zombie or reaped);
+    ``killpg`` is :func:`os.killpg`. Both are parameters so that the macOS rule
+    below is tested on Linux with injected facts.
+    """
+
+    def __init__(
+        self,
+        pid: int,
+        *,
+        leader_exited: Callable[[], bool] = _leader_unknown,
+        killpg: Optional[Callable[[int, int], None]] = None,
+    ) -> None:
         self.pid = pid
         self._closed = False
+        self._leader_exited = leader_exited
+        self._send = os.killpg if killpg is None else killpg
 
     def interrupt(self) -> None:
         # Like a terminal's Ctrl+C: the whole foreground group gets SIGINT.
-        self._killpg(signal.SIGINT)
+        if not self._closed:
+            self._killpg(signal.SIGINT)
 
     def terminate(self) -> None:
         # Once per process: a second SIGTERM can arrive after a Python child's
         # handler ran and its interpreter restored the default action, and kill
         # it by the signal after all.
+        if self._closed:
+            return
         outside = {pid for pid, group in tree_members(self.pid).items() if group != self.pid}
         self._killpg(signal.SIGTERM)
         _signal_each(outside, signal.SIGTERM)
 
     def kill(self) -> None:
+        # After close() the child has been reaped, so its pid (and the group id)
+        # may belong to someone else: walking or signalling it could hit strangers.
+        if self._closed:
+            return
         frozen = self._freeze()
         self._killpg(signal.SIGKILL)
         _signal_each(frozen, signal.SIGKILL)
@@ -70,10 +101,7 @@ class PosixTree:
         # exists), so this reaches our leftovers; if the group is empty it fails
         # with ESRCH. The remaining race (group emptied, id recycled as a new
         # group leader's within microseconds) needs a full pid wrap-around.
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        self._signal_group(signal.SIGKILL)
 
     def _freeze(self) -> set[int]:
         """Stop the group and every descendant found, until a snapshot finds nothing new."""
@@ -92,10 +120,23 @@ class PosixTree:
         # a group of its own, and the caller would be hit too.
         if self.pid == os.getpgrp():
             raise RuntimeError(f"refusing to signal process group {self.pid}: it is the caller's")
+        self._signal_group(sig)
+
+    def _signal_group(self, sig: int) -> None:
         try:
-            os.killpg(self.pid, sig)
+            self._send(self.pid, sig)
         except ProcessLookupError:  # the group is empty: nothing left to signal
             pass
+        except PermissionError:
+            # macOS (XNU) answers EPERM, not ESRCH, when every member of the group
+            # is a zombie (Linux signals the zombies and succeeds): that happens
+            # when the child exits just as a timeout fires. Once the leader has
+            # exited, the group is taken as gone: what is left is zombies, or at
+            # worst members that changed user id (setuid programs), which compat
+            # could not signal anyway. While the leader runs EPERM is real (the
+            # leader itself changed user id) and the caller must hear of it.
+            if not self._leader_exited():
+                raise
 
 
 def _signal_each(pids: set[int], sig: int) -> None:

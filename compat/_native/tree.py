@@ -23,6 +23,13 @@ starts in turn:
 - Windows: the child starts suspended in a new process group and is put in a
   Job Object with ``JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE`` before it runs, so its
   descendants are in the job from their first instruction; see ``windows.py``.
+  The job allows breakaway: a descendant that asks for it
+  (``CREATE_BREAKAWAY_FROM_JOB``) leaves the tree, as a POSIX daemon leaves the
+  group with ``setsid``, but no parent-link walk finds it afterwards.
+
+After :meth:`ProcessTree.close`, ``interrupt()``, ``terminate()`` and ``kill()`` do
+nothing on every OS: the child has been reaped, and its pid (the group id) may
+already belong to an unrelated process.
 """
 
 from __future__ import annotations
@@ -48,6 +55,9 @@ class ProcessTree(Protocol):
         KeyboardInterrupt). Windows: CTRL_BREAK_EVENT to the child's process
         group; it reaches only processes attached to the caller's console (SIG-04)
         and Python children see it as SIGBREAK, whose default action ends them.
+        A child started with ``CREATE_NO_WINDOW``, ``DETACHED_PROCESS`` or
+        ``CREATE_NEW_CONSOLE`` is on no console of the caller's, so this raises
+        ValueError naming the flag instead of silently doing nothing.
         """
         ...
 
@@ -56,6 +66,8 @@ class ProcessTree(Protocol):
 
         POSIX: SIGTERM to the group and to descendants that left it; handlers run.
         Windows: there is no catchable request (SIG-06), so this is :meth:`kill`.
+        POSIX: if the group is made only of zombies after the child exited (macOS
+        then answers EPERM), there is nothing left to signal and this returns.
         """
         ...
 
@@ -64,7 +76,9 @@ class ProcessTree(Protocol):
 
         POSIX: the group and the descendants found by walking parent links are
         stopped (SIGSTOP) until no new member appears, then sent SIGKILL, so a
-        process forking during the kill cannot escape. Windows: TerminateJobObject.
+        process forking during the kill cannot escape; a group left with only
+        zombies after the child exited counts as gone (macOS's EPERM). Windows:
+        TerminateJobObject; not the processes that broke away from the job.
         """
         ...
 
@@ -73,7 +87,9 @@ class ProcessTree(Protocol):
 
         POSIX: SIGKILL to the process group (one system call; descendants that
         left the group are not hunted here). Windows: closes the job handle, and
-        the kill-on-close job ends every member. Idempotent.
+        the kill-on-close job ends every member. Idempotent; afterwards the other
+        methods do nothing (on Windows without a job, kill() would otherwise run
+        taskkill on a pid that may have been reused).
         """
         ...
 
@@ -92,11 +108,15 @@ def tree_popen_kwargs(creationflags: int, process_group: Optional[int]) -> dict[
     raise NotImplementedError("compat has no process-tree backend here") from _import_error
 
 
-def adopt_tree(popen: subprocess.Popen[Any]) -> ProcessTree:
-    """Take ownership of the tree of ``popen``, started with :func:`tree_popen_kwargs`.
+def adopt_tree(popen: subprocess.Popen[Any], creationflags: int = 0) -> ProcessTree:
+    """Take ownership of the tree of ``popen``, started with :func:`tree_popen_kwargs`
+    and the caller's ``creationflags`` (Windows; :meth:`ProcessTree.interrupt`
+    checks them).
 
     POSIX: records the process group (nothing to do at start). Windows: creates
-    the Job Object, assigns the suspended child to it and resumes it. If the job
+    the Job Object, assigns the suspended child to it and resumes it; any
+    exception on the way (KeyboardInterrupt included) terminates the still
+    suspended child and closes the job before it propagates. If the job
     cannot be used (Windows 7 with a parent already in a job that forbids
     breakaway), the child is resumed anyway and the tree falls back to
     ``taskkill /T /F``, which walks parent links like the POSIX fallback.

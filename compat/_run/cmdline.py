@@ -13,8 +13,8 @@ What compat does instead, for a program whose name ends in ``.bat`` or ``.cmd``:
 
 - it starts ``cmd.exe`` itself, with a known parser state:
   ``cmd.exe /d /e:ON /v:OFF /s /c ""C:\\path\\script.cmd" arg1 "arg 2""``
-  (``/d``: no AutoRun commands; ``/v:OFF``: ``!`` is literal; ``/s /c``: cmd strips
-  exactly the outer pair of quotes);
+  (``/d``: no AutoRun commands; ``/v:OFF``: ``!`` is literal on that command
+  line; ``/s /c``: cmd strips exactly the outer pair of quotes);
 - every argument that is not made only of letters, digits, non-ASCII letters and
   ``#$*+-./:?@\\_`` (or that ends with a backslash) is put in double quotes,
   where cmd.exe treats
@@ -22,9 +22,11 @@ What compat does instead, for a program whose name ends in ``.bat`` or ``.cmd``:
   quote are doubled, so the program the batch file forwards ``%*`` to (MS C
   runtime rules) gets the argument back unchanged;
 - an argument cmd.exe cannot be told to take literally is refused with
-  :class:`UnsafeBatchArgument`: ``%`` (variables expand even inside quotes), ``"``
-  (it toggles cmd's quoting), and carriage return, line feed and NUL (they end the
-  command line).
+  :class:`UnsafeBatchArgument`: ``%`` (variables expand even inside quotes), ``!``
+  (a batch file that runs ``setlocal EnableDelayedExpansion`` itself expands
+  ``!VAR!`` in the arguments it uses, quoted or not, whatever ``/v:OFF`` said),
+  ``"`` (it toggles cmd's quoting), and carriage return, line feed and NUL (they
+  end the command line).
 
 A batch file that uses ``%~1`` (the argument without its quotes) in a command of
 its own can still be abused by its own code; no caller-side quoting can prevent
@@ -57,6 +59,14 @@ BATCH_SUFFIXES = (".bat", ".cmd")
 # Characters cmd.exe cannot be made to take literally in any quoting state.
 _REFUSED = {
     "%": "cmd.exe expands %VARIABLES% even inside double quotes",
+    # /v:OFF turns delayed expansion off for cmd.exe's own command line only; a
+    # batch file may turn it back on (setlocal EnableDelayedExpansion, common in
+    # build scripts), and then %1/%* is expanded again, !VAR! included.
+    "!": (
+        "a batch file that enables delayed expansion itself (setlocal "
+        "EnableDelayedExpansion) expands !VARIABLES! in its arguments even inside "
+        "double quotes, which /v:OFF cannot prevent"
+    ),
     '"': "a double quote toggles cmd.exe's quoting, so the characters after it are parsed",
     "\r": "a carriage return ends the command line",
     "\n": "a line feed ends the command line",
@@ -97,9 +107,11 @@ def is_batch_file(program: str) -> bool:
     return ntpath.splitext(program)[1].lower() in BATCH_SUFFIXES
 
 
-def _refusal(text: str) -> Optional[str]:
+def _refusal(text: str, *, path: bool = False) -> Optional[str]:
     for char, why in _REFUSED.items():
-        if char in text:
+        # A "!" in the batch file's own path is left alone: /v:OFF keeps it literal
+        # on the command line, and the path is the caller's choice, not data.
+        if char in text and not (path and char == "!"):
             return f"contains {char!r}: {why}"
     return None
 
@@ -143,7 +155,7 @@ def quote_batch_argument(arg: str, *, program: str = "", index: int = 1) -> str:
 def batch_command_line(script: str, args: Sequence[str]) -> str:
     """The command line for ``cmd.exe`` that runs ``script`` with ``args`` (not
     including the program itself), or :class:`UnsafeBatchArgument`."""
-    why = _refusal(script)
+    why = _refusal(script, path=True)
     if why is None and script.endswith("\\"):
         why = "ends with a backslash, which would escape the closing quote"
     if why is not None:

@@ -26,6 +26,12 @@ path is the fast one, compat starts children with fork+exec.
   (:mod:`compat._run.cmdline`).
 - Text mode decodes UTF-8 with ``errors="replace"`` unless told otherwise, and
   decodes in the calling thread on every OS (:mod:`compat._run.args`).
+- ``communicate(input, timeout=...)`` returns on time on every OS: Windows writes
+  ``input`` from a thread (:mod:`compat._run.feeder`), where the standard library
+  writes it in the caller before its timeout starts.
+- A start interrupted once the child exists (KeyboardInterrupt included) kills and
+  reaps the child before the exception propagates; on Windows it would otherwise
+  stay suspended forever.
 - Bad arguments raise before anything starts (:mod:`compat._run.args`).
 
 ``compat.run``, which runs a program in a :class:`Popen`, is in :mod:`compat._run.run`.
@@ -49,6 +55,7 @@ from .args import (
     check_timeout,
     text_settings,
 )
+from .feeder import StdinFeeder
 from .which import explain_start_error, locate_for_windows, program_name
 
 __all__ = ["INTERRUPT_GRACE_SECONDS", "Popen"]
@@ -93,6 +100,8 @@ class Popen(_PopenBase):
     _tree: Optional[tree.ProcessTree] = None
     _interrupt_forwarded = False
     _decoding: Optional[tuple[str, str]] = None
+    _stdin_feeder: Optional[StdinFeeder] = None
+    _communicating = False
 
     def __init__(
         self,
@@ -129,48 +138,61 @@ class Popen(_PopenBase):
         kwargs.update(tree.tree_popen_kwargs(creationflags, process_group))
         kwargs.setdefault("creationflags", creationflags)
         try:
-            super().__init__(
-                args,
-                bufsize,
-                executable,
-                stdin,
-                stdout,
-                stderr,
-                preexec_fn,
-                close_fds,
-                shell,
-                cwd,
-                env,
-                None,  # universal_newlines: folded into encoding/errors above
-                startupinfo,
-                restore_signals=restore_signals,
-                pass_fds=pass_fds,
-                encoding=encoding if text_mode else None,
-                errors=errors if text_mode else None,
-                **kwargs,
-            )
-        except OSError as exc:
-            better = explain_start_error(exc, program_name(user_args, executable, shell), cwd, env)
-            if better is None:
-                raise
-            raise better from exc
-        self.args = user_args  # not the cmd.exe line compat may have built
-        if text_mode and encoding is not None and errors is not None:
-            self._decoding = (encoding, errors)
-        self._adopt_tree()
-
-    def _adopt_tree(self) -> None:
-        """Take ownership of the started child's tree; kill the child if that fails."""
-        # The standard library's own grace wait after a Ctrl+C assumes the child
-        # got the Ctrl+C too; this one did not (it is not in the terminal's
-        # group), so compat forwards it first and then waits (_forward_interrupt).
-        skip_popen_sigint_wait(self)
-        try:
-            self._tree = tree.adopt_tree(self)
+            try:
+                super().__init__(
+                    args,
+                    bufsize,
+                    executable,
+                    stdin,
+                    stdout,
+                    stderr,
+                    preexec_fn,
+                    close_fds,
+                    shell,
+                    cwd,
+                    env,
+                    None,  # universal_newlines: folded into encoding/errors above
+                    startupinfo,
+                    restore_signals=restore_signals,
+                    pass_fds=pass_fds,
+                    encoding=encoding if text_mode else None,
+                    errors=errors if text_mode else None,
+                    **kwargs,
+                )
+            except OSError as exc:
+                program = program_name(user_args, executable, shell)
+                better = explain_start_error(exc, program, cwd, env)
+                if better is None:
+                    raise
+                raise better from exc
+            self.args = user_args  # not the cmd.exe line compat may have built
+            if text_mode and encoding is not None and errors is not None:
+                self._decoding = (encoding, errors)
+            # The standard library's own grace wait after a Ctrl+C assumes the child
+            # got the Ctrl+C too; this one did not (it is not in the terminal's
+            # group), so compat forwards it first and then waits (_forward_interrupt).
+            skip_popen_sigint_wait(self)
+            self._tree = tree.adopt_tree(self, creationflags)
         except BaseException:
-            self.kill()
-            self.wait()
+            # From the moment the child exists until its tree is owned, any
+            # exception (a Ctrl+C between CreateProcess and the job, a failed
+            # adoption, one inside the standard library after the fork) must not
+            # leave it behind: on Windows it is still suspended, and nothing would
+            # ever resume or end it.
+            self._end_unowned_child()
             raise
+
+    def _end_unowned_child(self) -> None:
+        """Kill and reap the child of a start that failed after creating it."""
+        # The standard library sets pid once the child exists (Windows: with its
+        # handle, which kill() uses); before that there is nothing to end.
+        if getattr(self, "pid", None) is None or self.returncode is not None:
+            return
+        try:
+            self.kill()  # POSIX SIGKILL; Windows TerminateProcess, suspended or not
+        except OSError:
+            return  # it cannot be ended: waiting for it could take forever
+        subprocess.Popen.wait(self)
 
     # -- the tree -------------------------------------------------------------
 
@@ -178,7 +200,11 @@ class Popen(_PopenBase):
         """Send the tree what a Ctrl+C would: POSIX SIGINT to the child's process
         group; Windows CTRL_BREAK_EVENT to its process group (only processes
         attached to the caller's console receive it; Python children get SIGBREAK,
-        whose default action ends them)."""
+        whose default action ends them). Windows: a child started with
+        ``CREATE_NO_WINDOW``, ``DETACHED_PROCESS`` or ``CREATE_NEW_CONSOLE`` is on
+        no console of the caller's, so this raises ValueError naming the flag (use
+        :meth:`terminate_tree` or :meth:`kill_tree`). After :meth:`close_tree`
+        this, :meth:`terminate_tree` and :meth:`kill_tree` do nothing."""
         if self._tree is not None:
             self._tree.interrupt()
 
@@ -206,7 +232,10 @@ class Popen(_PopenBase):
         tree gets :meth:`interrupt` and up to 0.25 s to exit before the
         KeyboardInterrupt continues (the standard library only waits, because its
         child shared the terminal's process group and got the Ctrl+C too)."""
-        if timeout is not None:
+        # communicate() in the standard library ends with wait(remaining time),
+        # which is negative when the time is up: that must be TimeoutExpired, as
+        # the standard library's wait() makes it, not the caller's ValueError.
+        if timeout is not None and not self._communicating:
             check_timeout(timeout)
         try:
             return super().wait(timeout)
@@ -217,15 +246,48 @@ class Popen(_PopenBase):
     def communicate(self, input: Any = None, timeout: Optional[float] = None) -> tuple[Any, Any]:
         """:meth:`subprocess.Popen.communicate`, decoding in the calling thread on
         every OS (on Windows the standard library decodes in reader threads, where
-        a decode error kills the thread and the output becomes None: SUB-09)."""
+        a decode error kills the thread and the output becomes None: SUB-09).
+
+        The timeout holds on every OS, also while a child does not read its stdin.
+        POSIX: as in the standard library, which polls stdin with the other pipes.
+        Windows: with a timeout, ``input`` is written (and stdin closed) by a
+        :class:`compat._run.feeder.StdinFeeder` thread, because the standard
+        library writes it in the calling thread before its timeout starts;
+        ``stdin`` is then None, as the thread owns the pipe.
+        """
         if timeout is not None:
             check_timeout(timeout)
+            if WINDOWS:
+                input = self._feed_stdin_from_thread(input)
+        self._communicating = True
         try:
             stdout, stderr = super().communicate(input, timeout)
         except KeyboardInterrupt:
             self._forward_interrupt()
             raise
+        finally:
+            self._communicating = False
+        feeder = self._stdin_feeder
+        if feeder is not None and feeder.error is not None:
+            error, feeder.error = feeder.error, None
+            raise error  # what writing input raised, as the standard library raises it
         return self._decode(stdout), self._decode(stderr)
+
+    def _feed_stdin_from_thread(self, input: Any) -> Any:
+        """Hand the stdin pipe and ``input`` to a :class:`StdinFeeder`; return the
+        input left for the standard library's communicate() (None once taken).
+
+        Chosen on Windows only (see :meth:`communicate`); runs on any OS."""
+        stdin = self.stdin
+        if stdin is None or stdin.closed:
+            # Nothing to feed, or fed already: the standard library answers, with
+            # ValueError for input after communication started.
+            return input
+        self._stdin_feeder = StdinFeeder(stdin, input)  # a bad input type raises here
+        # The standard library must neither write nor close stdin now: a close()
+        # would wait for the lock that a blocked write in the feeder holds.
+        self.stdin = None
+        return None
 
     def _readerthread(self, fh: IO[Any], buffer: list[Any]) -> None:
         # Overrides a private hook (compat._stdlib: Popen._readerthread), called by the
@@ -249,7 +311,7 @@ class Popen(_PopenBase):
         self._interrupt_forwarded = True
         try:
             self.interrupt()
-        except OSError:
+        except (OSError, ValueError):  # unreachable group, or a child off our console
             return
         try:
             subprocess.Popen.wait(self, INTERRUPT_GRACE_SECONDS)

@@ -58,8 +58,14 @@ def run(
       plus about :data:`DRAIN_SECONDS` even when a process outside the tree holds
       stdout/stderr open. ``TimeoutExpired.stdout``/``.stderr`` hold the bytes
       captured until the kill (bytes even with ``text=True``, as the standard
-      library documents; on Windows it gave str or nothing).
-    - When ``run()`` returns, nothing the program started is left running.
+      library documents; on Windows it gave str or nothing). The timeout also
+      holds while the program does not read ``input`` (Windows writes it from a
+      thread; see :meth:`compat.Popen.communicate`).
+    - When ``run()`` returns, nothing the program started is left running, except
+      processes that left the tree on purpose and cannot be found: on POSIX one
+      that left the process group (``setsid``) when no parent link leads to it
+      any more (its parent exited; or, outside Linux, psutil is not installed),
+      on Windows one started with ``CREATE_BREAKAWAY_FROM_JOB``.
     - **The program is found the same way everywhere**: ``env['PATH']`` when
       ``env`` is given, PATHEXT on Windows (``npm`` finds ``npm.cmd``); a missing
       program raises FileNotFoundError naming it and the directories searched.
@@ -168,7 +174,9 @@ def _drain_windows(process: Popen) -> tuple[Optional[bytes], Optional[bytes]]:
     # The reader threads of the standard library's Windows communicate() hold
     # the pipes; with the job terminated they reach EOF at once, and
     # Popen._readerthread made them return bytes. The standard library's
-    # communicate(), not compat's, so that they stay bytes.
+    # communicate(), not compat's, so that they stay bytes. stdin is not touched:
+    # compat's communicate() gave it to a feeder thread, which closes it once the
+    # killed child's end of the pipe is gone.
     try:
         out, err = super(Popen, process).communicate(timeout=DRAIN_SECONDS)
     except subprocess.TimeoutExpired:
