@@ -57,16 +57,20 @@ class Context:
     TimeoutError = TimeoutError
     AuthenticationError = AuthenticationError
 
-    def __init__(self, decision: Decision) -> None:
+    def __init__(self, decision: Decision, *, die_with_parent: bool = True) -> None:
         import multiprocessing
 
         self.decision = decision
+        #: Whether :meth:`spawn_child` and :meth:`spawn_consumer` children end when
+        #: this process ends (see :func:`compat.get_context`).
+        self.die_with_parent = die_with_parent
         self.mp_context: Any = multiprocessing.get_context(decision.method)
         if decision.method == "forkserver":
             self.set_forkserver_preload(["__main__"])
 
     def __repr__(self) -> str:
-        return f"<compat.Context {self.method!r}: {self.decision.reason}>"
+        outlive = "" if self.die_with_parent else ", children may outlive this process"
+        return f"<compat.Context {self.method!r}{outlive}: {self.decision.reason}>"
 
     @property
     def method(self) -> str:
@@ -137,7 +141,16 @@ class Context:
         return self.mp_context.RawArray(typecode_or_type, size_or_initializer)
 
     def Manager(self) -> Any:
-        return self.mp_context.Manager()
+        """A started ``multiprocessing.managers.SyncManager`` of this context. Its
+        server process ends with this process, however this process ends (the
+        standard library's server outlives a parent killed with SIGKILL)."""
+        from multiprocessing.managers import SyncManager
+
+        from ._native.lifeline import arm, make_lifeline
+
+        manager = SyncManager(ctx=self.mp_context)
+        manager.start(arm, (make_lifeline(),))
+        return manager
 
     # Queues, pipes and pools: compat's own, bound to this context
     def Queue(self, maxsize: int = 0) -> Any:
@@ -256,8 +269,11 @@ class Context:
     def get_all_start_methods(self) -> list[str]:
         return get_all_start_methods()
 
-    def get_context(self, method: Optional[str] = None) -> Context:
-        return get_context(method)
+    def get_context(
+        self, method: Optional[str] = None, *, die_with_parent: Optional[bool] = None
+    ) -> Context:
+        keep = self.die_with_parent if die_with_parent is None else die_with_parent
+        return get_context(method, die_with_parent=keep)
 
     def getppid(self) -> int:
         return getppid()
@@ -268,7 +284,7 @@ _default: Optional[Context] = None
 _by_method: dict[str, Context] = {}
 
 
-def get_context(method: Optional[str] = None) -> Context:
+def get_context(method: Optional[str] = None, *, die_with_parent: bool = True) -> Context:
     """A :class:`Context` bound to ``method``, or compat's default context.
 
     ``method=None`` returns the default context: its method is chosen by
@@ -276,7 +292,25 @@ def get_context(method: Optional[str] = None) -> Context:
     counts) and then kept, so every object it makes agrees. An unknown or
     unavailable method raises :class:`compat.StartMethodUnavailable` (a
     ``ValueError``) listing what this OS offers: Windows offers only ``spawn``.
+
+    ``die_with_parent``: children started by the context's ``spawn_child`` and
+    ``spawn_consumer`` end as soon as this process ends, however it ends (killed
+    with SIGKILL included), on every OS: Linux has the kernel kill them when a
+    pipe only this process holds closes, macOS and Windows watch that pipe (the
+    parent's process handle on Windows) from a thread in the child. Pass
+    ``die_with_parent=False`` for children meant to outlive this process, e.g.
+    ``compat.get_context(die_with_parent=False).spawn_child(task)``. Pool and
+    executor workers always end with their pool's process. ``Process`` keeps the
+    standard library's behaviour (a non-daemonic child outlives its parent).
     """
+    if not die_with_parent:
+        base = get_context(method)
+        with _lock:
+            key = f"{base.method}:outlive"
+            ctx = _by_method.get(key)
+            if ctx is None or ctx.decision is not base.decision:
+                ctx = _by_method[key] = Context(base.decision, die_with_parent=False)
+        return ctx
     global _default
     if method is None:
         ctx = _default

@@ -72,9 +72,41 @@ class SpawnError(CompatError):
 
 
 class ChildTimeout(CompatError, TimeoutError):
-    """A wait on a child ended because its timeout passed; the child is still running."""
+    """A timeout passed: a wait on a child (the child is still running), or a pool
+    task that ran past its limit (``task_timeout=``, ``apply_async(timeout=)``,
+    ``submit_with_timeout``). A pool kills the worker that ran the task, and that
+    worker's process tree, and starts a replacement; the other tasks are unaffected.
+
+    Attributes (None where they do not apply): ``timeout`` (seconds), ``task`` (which
+    call, which function), ``pid`` and ``name`` of the killed worker.
+    """
 
     __module__ = "compat"
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        timeout: Optional[float] = None,
+        task: Optional[str] = None,
+        pid: Optional[int] = None,
+        name: Optional[str] = None,
+    ) -> None:
+        super().__init__(message)
+        self.timeout = timeout
+        self.task = task
+        self.pid = pid
+        self.name = name
+
+    def __reduce__(self) -> Any:
+        return _rebuild_timeout, (
+            str(self),
+            {"timeout": self.timeout, "task": self.task, "pid": self.pid, "name": self.name},
+        )
+
+
+def _rebuild_timeout(message: str, fields: dict[str, Any]) -> ChildTimeout:
+    return ChildTimeout(message, **fields)
 
 
 class ChildError(CompatError):

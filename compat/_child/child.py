@@ -27,6 +27,10 @@ __all__ = ["Child", "start_child"]
 
 _OK, _RAISED, _EXIT = "ok", "raised", "exit"
 
+#: Seconds a child may take to end after a Ctrl+C interrupted a wait on it, before
+#: it is killed.
+INTERRUPT_GRACE = 0.5
+
 
 class RemoteTraceback(Exception):
     """The child's formatted traceback, chained as the remote exception's cause."""
@@ -48,9 +52,16 @@ def _dumps(obj: Any) -> bytes:
 
 
 def _child_main(
-    conn: Any, target: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    conn: Any,
+    target: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    lifeline: Any = None,
 ) -> None:
-    """Runs in the child: call the target, send one message describing the outcome."""
+    """Runs in the child: call the target, send one message describing the outcome.
+    ``lifeline`` ends the child as soon as the parent process is gone."""
+    if lifeline is not None:
+        lifeline.arm()
     try:
         try:
             value = target(*args, **kwargs)
@@ -65,7 +76,7 @@ def _child_main(
             sys.exit(1)
         try:
             payload = _dumps((_OK, value))
-        except Exception as exc:
+        except BaseException as exc:  # a __reduce__ calling sys.exit() included
             import traceback
 
             tb = traceback.format_exc()
@@ -120,8 +131,11 @@ def start_child(
         target, args, kwargs = check_spawnable(method, target, args, kwargs, what=what)
     reader, writer = ctx.mp_context.Pipe(duplex=False)
     # A plain standard-library Process of the context: the checks above already ran.
+    from .._native.lifeline import make_lifeline
+
+    lifeline = make_lifeline(die_with_parent=ctx.die_with_parent)
     process = ctx.mp_context.Process(
-        target=_child_main, args=(writer, target, args, kwargs), name=None, daemon=False
+        target=_child_main, args=(writer, target, args, kwargs, lifeline), name=None, daemon=False
     )
     try:
         with main_file_fixup(method):
@@ -221,7 +235,28 @@ class Child:
         self._wait(timeout)
 
     def _wait(self, timeout: Optional[float]) -> bool:
-        """Drain the result pipe and reap the child; True once it has ended."""
+        """Drain the result pipe and reap the child; True once it has ended.
+
+        Ctrl+C while waiting (KeyboardInterrupt) stops the child before it
+        propagates: the child had :data:`INTERRUPT_GRACE` seconds to end by itself
+        (a terminal's Ctrl+C reached it too), then it is killed with its tree."""
+        try:
+            return self._wait_locked(timeout)
+        except KeyboardInterrupt:
+            self._stop_after_interrupt()
+            raise
+
+    def _stop_after_interrupt(self) -> None:
+        process = self._process
+        try:
+            process.join(INTERRUPT_GRACE)
+            if process.exitcode is None:
+                self.kill()
+                process.join(INTERRUPT_GRACE)
+        except (OSError, ValueError, AssertionError):
+            pass
+
+    def _wait_locked(self, timeout: Optional[float]) -> bool:
         from multiprocessing.connection import wait
 
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -253,7 +288,7 @@ class Child:
             return
         try:
             self._message = tuple(pickle.loads(data))
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit from a __reduce__ too: not ours to raise
             import traceback
 
             self._message = (

@@ -36,6 +36,7 @@ import traceback
 from typing import Any, Callable, Optional
 
 from .._errors import ChildError
+from .._native.lifeline import make_lifeline
 from .._platform import WINDOWS
 from .._stdlib import Finalize
 
@@ -85,8 +86,9 @@ class Consumer:
     ) -> None:
         self._conn, child_conn = ctx.Pipe()
         name = f"consumer-{getattr(func, '__name__', 'generator')}"
+        lifeline = make_lifeline(die_with_parent=getattr(ctx, "die_with_parent", True))
         self._process = ctx.Process(
-            target=_consumer_main, args=(child_conn, func, args, kwargs), name=name
+            target=_consumer_main, args=(child_conn, func, args, kwargs, lifeline), name=name
         )
         self._process.start()
         child_conn.close()
@@ -241,9 +243,16 @@ def _describe(exc: BaseException) -> tuple[str, str, str, Optional[BaseException
 
 
 def _consumer_main(
-    conn: Any, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    conn: Any,
+    func: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    lifeline: Any = None,
 ) -> None:
-    """Runs in the child: create the generator and serve requests until it ends."""
+    """Runs in the child: create the generator and serve requests until it ends
+    (or the producer's process is gone: ``lifeline``)."""
+    if lifeline is not None:
+        lifeline.arm()
     try:
         gen = func(*args, **kwargs)
         if not hasattr(gen, "send"):

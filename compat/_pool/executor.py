@@ -22,7 +22,7 @@ from .._stdlib import ExecutorRemoteTraceback
 from . import worker as wire
 from .manager import RUN, WorkerPool
 from .procs import method_of
-from .tasks import Task
+from .tasks import Task, check_timeout
 
 __all__ = ["BrokenProcessPool", "ProcessPoolExecutor"]
 
@@ -65,9 +65,15 @@ _atexit_registered = False
 
 
 def _python_exit() -> None:
-    # As the standard library's executor does at exit: let submitted work finish.
+    # As the standard library's executor does at exit: let submitted work finish;
+    # unless the program is ending on Ctrl+C (an uncaught KeyboardInterrupt), which
+    # must not wait for tasks: stop the workers.
+    interrupted = isinstance(getattr(sys, "last_value", None), KeyboardInterrupt)
     for core in list(_live):
-        core.close()
+        if interrupted:
+            core.terminate()
+        else:
+            core.close()
     for core in list(_live):
         core.join()
 
@@ -91,6 +97,12 @@ class ProcessPoolExecutor(_cf_process.ProcessPoolExecutor):
     starts, and the executor keeps serving. The standard library fails every pending
     future and refuses all later work.
 
+    ``task_timeout=`` (compat only; seconds) limits how long each task may run in
+    its worker, :meth:`submit_with_timeout` one task's: past it the future fails
+    with :class:`compat.ChildTimeout` (a ``TimeoutError``) and the worker and its
+    process tree are killed and replaced, on every OS. Workers end as soon as the
+    executor's process ends, however it ends (SIGKILL included).
+
     Windows: at most 61 workers (``max_workers must be <= 61``), like the standard
     library (POOL-02). Linux/macOS: workers start on demand, except under fork,
     where all start at the first ``submit()`` (before the manager thread exists).
@@ -106,9 +118,11 @@ class ProcessPoolExecutor(_cf_process.ProcessPoolExecutor):
         initargs: tuple[Any, ...] = (),
         *,
         max_tasks_per_child: Optional[int] = None,
+        task_timeout: Optional[float] = None,
         _transport: Optional[str] = None,
     ) -> None:
         self._core: Optional[WorkerPool] = None
+        limit = check_timeout(task_timeout, "task_timeout")
         self._max_workers = resolve_worker_count(max_workers, executor=True)
         if mp_context is None:
             ctx = _default_context(avoid_fork=max_tasks_per_child is not None)
@@ -128,6 +142,7 @@ class ProcessPoolExecutor(_cf_process.ProcessPoolExecutor):
             flavour="executor",
             error_type=BrokenProcessPool,
             transport=_transport,
+            task_timeout=limit,
         )
         if max_tasks_per_child is not None:
             if not isinstance(max_tasks_per_child, int):
@@ -188,11 +203,28 @@ class ProcessPoolExecutor(_cf_process.ProcessPoolExecutor):
 
     def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
         """Schedule ``fn(*args, **kwargs)``; return a ``concurrent.futures.Future``."""
+        return self._submit(None, fn, args, kwargs)
+
+    def submit_with_timeout(
+        self, timeout: Optional[float], fn: Callable[..., _T], /, *args: Any, **kwargs: Any
+    ) -> Future[_T]:
+        """:meth:`submit` with a time limit for this task (compat only; ``None``: the
+        executor's ``task_timeout``). Past ``timeout`` seconds of running in its
+        worker, the future fails with :class:`compat.ChildTimeout` and the worker
+        and its process tree are killed and replaced; other futures are unaffected.
+        (A separate method, so that ``submit(fn, /, *args, **kwargs)`` passes every
+        keyword to ``fn``, ``timeout`` included.)"""
+        return self._submit(check_timeout(timeout, "timeout"), fn, args, kwargs)
+
+    def _submit(
+        self, limit: Optional[float], fn: Callable[..., _T], args: Any, kwargs: Any
+    ) -> Future[_T]:
         with self._shutdown_lock:
             core = self._live_core()
             future: Future[_T] = Future()
             task = _make_task(future, wire.APPLY, fn, args, kwargs, "submit")
             if task is not None:
+                task.timeout = limit
                 core.submit([task], lazy=core.lazy)
             return future
 
@@ -248,6 +280,15 @@ class ProcessPoolExecutor(_cf_process.ProcessPoolExecutor):
                     future.cancel()
 
         return _chain_from_iterable_of_lists(result_iterator())
+
+    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        """As the standard library (``shutdown(wait=True)``), except on Ctrl+C
+        (KeyboardInterrupt): the futures not started are cancelled and the workers
+        stopped at once, rather than waiting for the running tasks to finish."""
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self.terminate_workers()
+        else:
+            self.shutdown(wait=True)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Accept no more work; with ``cancel_futures`` cancel the futures not yet

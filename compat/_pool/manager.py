@@ -34,12 +34,14 @@ import time
 from typing import Any, Callable, Optional, cast
 
 from . import worker as wire
+from .deadlines import next_deadline, overdue
 from .io import DEFAULT_TRANSPORT, Wakeup, make_waiter
 from .procs import (
     WorkerProc,
     close_quietly,
     default_process,
     drain_and_reap,
+    kill_tree,
     method_of,
     start_worker,
 )
@@ -85,8 +87,11 @@ class WorkerPool(ShutdownMixin):
         process_factory: Optional[Callable[..., Any]] = None,
         transport: Optional[str] = None,
         lazy: bool = False,
+        task_timeout: Optional[float] = None,
     ) -> None:
         self._ctx = mp_context
+        #: the time limit of tasks that do not bring their own (None: no limit)
+        self.task_timeout = task_timeout
         self.lazy = lazy
         self.method: Optional[str] = method_of(mp_context)
         self._errors = ErrorMaker(error_type, self.method, flavour)
@@ -171,6 +176,8 @@ class WorkerPool(ShutdownMixin):
         with self._lock:
             for task in tasks:
                 task.seq = next(self._seq)
+                if task.timeout is None:
+                    task.timeout = self.task_timeout
             if self.broken is not None or self.state == TERMINATE:
                 error = self.broken or self._errors.terminated(None, None, started=False)
                 refused = [(t, False, error, False) for t in tasks]
@@ -238,6 +245,8 @@ class WorkerPool(ShutdownMixin):
                     n = min(n, w.budget)
                 batch, size = take_batch(pending, n, PREFETCH_BYTES if prefetch else None)
                 if batch:
+                    if not w.outstanding:
+                        w.head_since = now
                     w.batches.append([now, len(batch), 0, size])
                     w.outstanding.extend(batch)
                     if w.budget is not None:
@@ -292,6 +301,10 @@ class WorkerPool(ShutdownMixin):
                     if not self._workers:
                         return
                     timeout = self._exit_workers_locked()
+                deadline = next_deadline(self._workers)
+            if deadline is not None:
+                left = max(0.0, deadline - time.monotonic())
+                timeout = left if timeout is None else min(timeout, left)
             ready = self._waiter.wait(timeout)
             frames: dict[WorkerProc, list[bytes]] = {}
             dead: list[WorkerProc] = []
@@ -317,8 +330,19 @@ class WorkerPool(ShutdownMixin):
                     self._on_frames_locked(worker, got, deliveries)
                 for worker in dead:
                     self._on_death_locked(worker, deliveries)
+                late = overdue(self._workers, time.monotonic())
+                for worker in late:
+                    # Its death (noticed on a later pass) puts the tasks queued
+                    # behind this one back: none of them started.
+                    task = worker.outstanding.popleft()
+                    worker.timed_out = True
+                    deliveries.append(
+                        (task, False, self._errors.timed_out(worker.proc, task), False)
+                    )
                 self._maintain_locked(deliveries)
                 sends = self._dispatch_locked()
+            for worker in late:
+                kill_tree(worker)
             if sends:
                 self._send(sends)
             if deliveries:
@@ -329,6 +353,7 @@ class WorkerPool(ShutdownMixin):
             kind, seq, seconds = wire.HEADER.unpack_from(frame)
             if kind == wire.READY:
                 w.ready = True
+                w.head_since = time.monotonic()
                 self._startup_failures = 0
                 continue
             if kind == wire.INIT_FAILED:
@@ -347,6 +372,7 @@ class WorkerPool(ShutdownMixin):
                 queue.remove(found)
                 task = found
             out.append((task, kind == wire.RESULT, frame, True))
+            w.head_since = time.monotonic()  # the next task starts now
             # The worker measured the run time itself: round trips and scheduling
             # delays (large on a busy machine) must not make tiny tasks look long.
             est = self._task_seconds
@@ -374,7 +400,7 @@ class WorkerPool(ShutdownMixin):
             self._startup_failures += 1
             self._last_startup_exit = exitcode
         if tasks:
-            if w.ready and tasks[0].seq not in w.unsent:
+            if w.ready and not w.timed_out and tasks[0].seq not in w.unsent:
                 # Tasks run in order and each result is sent before the next task
                 # starts, so the first unanswered task is the one that was running.
                 out.append((tasks[0], False, self._errors.died(w.proc, exitcode, tasks[0]), False))

@@ -21,7 +21,7 @@ from .results import (
     IMapUnorderedIterator,
     MapResult,
 )
-from .tasks import Task
+from .tasks import Task, check_timeout
 
 __all__ = ["Pool"]
 
@@ -73,6 +73,15 @@ class Pool(_mp_pool.Pool):
       a worker ignores SIGTERM (it is then killed).
     - ``map(chunksize=0)`` raises ``ValueError`` (the standard library returns a
       list of None).
+    - Time limits: ``task_timeout=`` (seconds, for every task) and
+      ``apply_async(..., timeout=)`` (one task). A task that runs past its limit
+      fails with :class:`compat.ChildTimeout` (a ``TimeoutError``) naming it; the
+      worker running it and that worker's process tree are killed and replaced,
+      and the other tasks are unaffected. The limit counts from when the task could
+      start in its worker, not from submission; a ``map`` chunk is one task. Every
+      OS the same (the kill is SIGKILL on POSIX, TerminateProcess on Windows).
+    - Workers end as soon as the pool's process ends, however it ends (SIGKILL
+      included), on every OS: see :func:`compat.get_context`.
 
     Linux and macOS: workers start with the context's method (fork, forkserver or
     spawn); a dead worker is noticed through its process sentinel. Windows: spawn
@@ -91,9 +100,11 @@ class Pool(_mp_pool.Pool):
         maxtasksperchild: Optional[int] = None,
         *,
         context: Any = None,
+        task_timeout: Optional[float] = None,
         _transport: Optional[str] = None,
     ) -> None:
         self._core: Optional[WorkerPool] = None  # for __del__ if __init__ raises
+        self._task_timeout = check_timeout(task_timeout, "task_timeout")
         ctx = resolve_context(context, argument="context")
         size = resolve_worker_count(processes, executor=False)
         if maxtasksperchild is not None and (
@@ -118,6 +129,7 @@ class Pool(_mp_pool.Pool):
             error_type=ChildError,
             process_factory=type(self).Process,
             transport=_transport,
+            task_timeout=self._task_timeout,
         )
         try:
             core.start_workers()
@@ -161,12 +173,20 @@ class Pool(_mp_pool.Pool):
         kwds: Mapping[str, Any] = {},
         callback: Optional[Callable[[_T], object]] = None,
         error_callback: Optional[Callable[[BaseException], object]] = None,
+        *,
+        timeout: Optional[float] = None,
     ) -> ApplyResult[_T]:
-        """Start ``func(*args, **kwds)`` in a worker; return an AsyncResult at once."""
+        """Start ``func(*args, **kwds)`` in a worker; return an AsyncResult at once.
+
+        ``timeout`` (compat only): seconds the task may run in its worker (default:
+        the pool's ``task_timeout``); past it the task fails with
+        :class:`compat.ChildTimeout` and its worker is killed and replaced."""
+        limit = check_timeout(timeout, "timeout")
         core = self._live_core()
         result: ApplyResult[_T] = ApplyResult(self, callback, error_callback)
         task = _make_task(result, 0, wire.APPLY, func, args, kwds, "apply_async")
         if task is not None:
+            task.timeout = limit
             core.submit([task])
         return result
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 from typing import Any, Callable, Optional
 
+from .._native.lifeline import make_lifeline
 from . import worker as wire
 from .io import make_reader
 from .tasks import Task
@@ -23,6 +24,7 @@ class WorkerProc:
         "conn",
         "dead",
         "exiting",
+        "head_since",
         "init_failed",
         "last_done",
         "outstanding",
@@ -31,6 +33,7 @@ class WorkerProc:
         "ready",
         "send_failed",
         "sending",
+        "timed_out",
         "unsent",
     )
 
@@ -52,11 +55,20 @@ class WorkerProc:
         #: [sent at (time.monotonic), tasks, results received, bytes] per batch in flight
         self.batches: collections.deque[list[float]] = collections.deque()
         self.last_done = 0.0  # when its previous batch finished
+        #: when the task at the head of ``outstanding`` could start (its time limit
+        #: counts from here): its batch arrived, or the task before it answered
+        self.head_since = 0.0
+        self.timed_out = False  # killed because its running task ran too long
 
     @property
     def idle(self) -> bool:
         return not (
-            self.outstanding or self.exiting or self.dead or self.budget == 0 or self.init_failed
+            self.outstanding
+            or self.exiting
+            or self.dead
+            or self.budget == 0
+            or self.init_failed
+            or self.timed_out
         )
 
     def may_prefetch(self, now: float, task_seconds: Optional[float], max_bytes: int) -> bool:
@@ -70,7 +82,13 @@ class WorkerProc:
         busy with a long task gets nothing more, so queued tasks go to the first
         worker that frees up instead of waiting behind it.
         """
-        if len(self.batches) != 1 or self.exiting or self.dead or self.init_failed:
+        if (
+            len(self.batches) != 1
+            or self.exiting
+            or self.dead
+            or self.init_failed
+            or self.timed_out
+        ):
             return False
         sent_at, count, answered, size = self.batches[0]
         if self.budget == 0 or (answered == 0 and size > max_bytes) or task_seconds is None:
@@ -93,7 +111,7 @@ def start_worker(
         proc = process_factory(
             ctx,
             target=wire.worker_main,
-            args=(child_conn, initializer, initargs, maxtasks, flavour),
+            args=(child_conn, initializer, initargs, maxtasks, flavour, make_lifeline()),
         )
         # The standard library's names: ForkPoolWorker-3, SpawnPoolWorker-1...
         proc.name = proc.name.replace("Process", "PoolWorker")
@@ -121,6 +139,16 @@ def drain_and_reap(waiter: Any, w: WorkerProc, frames: list[bytes]) -> None:
     if proc.exitcode is None:  # its pipe closed but it lives on: make it so
         proc.kill()
         proc.join(REAP_GRACE)
+
+
+def kill_tree(w: WorkerProc) -> None:
+    """Kill a worker and the processes it started (a task past its time limit)."""
+    from .._native.descendants import kill_with_descendants
+
+    try:
+        kill_with_descendants(w.proc.pid, w.proc.kill)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def ask_to_exit(w: WorkerProc) -> None:

@@ -29,7 +29,18 @@ class Sink(Protocol):
 class Task:
     """One unit of work: what the worker runs, and where its outcome goes."""
 
-    __slots__ = ("args", "blob", "func", "index", "kind", "label", "seq", "sink", "start")
+    __slots__ = (
+        "args",
+        "blob",
+        "func",
+        "index",
+        "kind",
+        "label",
+        "seq",
+        "sink",
+        "start",
+        "timeout",
+    )
 
     def __init__(
         self,
@@ -41,6 +52,7 @@ class Task:
         label: str,
         blob: bytes,
         start: Optional[Callable[[], bool]] = None,
+        timeout: Optional[float] = None,
     ) -> None:
         self.sink = sink
         self.index = index
@@ -54,6 +66,8 @@ class Task:
         self.blob = blob
         self.start = start
         self.seq = 0
+        #: seconds it may run in a worker before the worker is killed (None: no limit)
+        self.timeout = timeout
 
     def describe(self) -> str:
         """A short description for error messages: which call, which function."""
@@ -99,6 +113,20 @@ class ErrorMaker:
             name=proc.name,
             method=self.method,
             task=task.describe(),
+        )
+
+    def timed_out(self, proc: Any, task: Task) -> BaseException:
+        from .._errors import ChildTimeout
+
+        what = task.describe()
+        return ChildTimeout(
+            f"{what} ran longer than its limit of {task.timeout:g} s; compat killed "
+            f"worker {proc.name} (pid {proc.pid}) and its process tree, and the pool "
+            f"started a replacement",
+            timeout=task.timeout,
+            task=what,
+            pid=proc.pid,
+            name=proc.name,
         )
 
     def terminated(
@@ -179,6 +207,17 @@ class ErrorMaker:
         return error
 
 
+def check_timeout(value: Any, name: str) -> Optional[float]:
+    """A task time limit as given by the user: None, or seconds > 0."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds or None, not {type(value).__name__}")
+    if not value > 0 or value != value or value == float("inf"):
+        raise ValueError(f"{name} must be a positive, finite number of seconds, not {value!r}")
+    return float(value)
+
+
 def take_batch(
     pending: collections.deque[Task], n: int, max_bytes: Optional[int]
 ) -> tuple[list[Task], int]:
@@ -214,19 +253,24 @@ def deliver(items: list[Delivery], errors: ErrorMaker) -> None:
         if raw:
             try:
                 value = loads(memoryview(value)[wire.HEADER.size :])
-            except Exception as exc:
+            except BaseException as exc:
+                # BaseException too (a __reduce__ calling sys.exit()): it belongs to
+                # this task, and escaping here would end the manager thread with
+                # this task already taken from its worker, so it never resolved.
                 ok, value = False, errors.undecodable(exc, task)
         try:
             task.sink._deliver(task.index, ok, value)
-        except Exception:
+        except BaseException:
             # A raising callback must not stop the pool (in multiprocessing.Pool it
             # kills the result thread and every later get() hangs).
             import traceback
 
             print(f"compat: exception in a callback for {task.describe()}:", file=sys.stderr)
             traceback.print_exc()
-        task.func = task.args = None
+        # Arguments and results are released as soon as the task is delivered.
+        task.func = task.args = task.sink = None  # type: ignore[assignment]
         task.blob = b""
+        del value
 
 
 def exitcode_of(proc: Any, *, killed: bool = False) -> Optional[int]:

@@ -89,12 +89,17 @@ def dumps(obj: object, prefix: bytes = b"") -> bytes:
         entry[2] = True
         entry[0].seek(0)
         entry[0].truncate()
-        entry[1].clear_memo()
     buf, pickler = entry[0], entry[1]
     try:
         pickler.dispatch_table = _dispatch_table()
         buf.write(prefix)
-        pickler.dump(obj)
+        try:
+            pickler.dump(obj)
+        finally:
+            # The memo references every object pickled: clearing it only before the
+            # next message would keep the last task's arguments (or result) alive
+            # after the caller dropped them, until this thread pickles again.
+            pickler.clear_memo()
         data: bytes = buf.getvalue()
         if len(data) - len(prefix) > _REUSE_LIMIT and _local.cached is entry:
             # clear_memo() wipes the whole memo table, which keeps the size its
@@ -104,6 +109,8 @@ def dumps(obj: object, prefix: bytes = b"") -> bytes:
             _local.cached = None
     finally:
         entry[2] = False
+        buf.seek(0)
+        buf.truncate()  # nor keep the bytes of a large message
     return data
 
 
@@ -194,7 +201,7 @@ def _encode_error(
         # reader; catch that here, where the task is known.
         pickle.loads(memoryview(data)[HEADER.size :])
         return data
-    except Exception as problem:
+    except BaseException as problem:
         return dumps(_encoding_error(problem, exc, flavour), prefix)
 
 
@@ -210,7 +217,7 @@ def _encoding_error(problem: BaseException, value: object, flavour: str) -> Base
 def _picklable(obj: object) -> bool:
     try:
         pickle.loads(dumps(obj))
-    except Exception:
+    except BaseException:
         return False
     return True
 
@@ -218,7 +225,10 @@ def _picklable(obj: object) -> bool:
 def _encode_result(seq: int, value: object, flavour: str, seconds: float) -> bytes:
     try:
         return dumps(value, HEADER.pack(RESULT, seq, seconds))
-    except Exception as problem:
+    except BaseException as problem:
+        # BaseException too: a __reduce__ that calls sys.exit() is the task's
+        # outcome, not a reason to end the worker (the executor of the standard
+        # library delivers it the same way; its Pool loses the worker and hangs).
         # The standard library's answers: MaybeEncodingError from the Pool, the
         # pickling error itself (with its traceback) from the executor.
         if flavour == "executor":
@@ -234,6 +244,11 @@ _UNPICKLE_NOTE = (
     "a notebook cell or under `if __name__ == '__main__':`).\n"
 )
 
+_UNPICKLE_BASE_NOTE = (
+    "compat: unpickling this task's arguments in the worker raised this; the task "
+    "failed and the worker goes on with the next one.\n"
+)
+
 
 def worker_main(
     conn: Any,
@@ -241,11 +256,54 @@ def worker_main(
     initargs: tuple[Any, ...],
     maxtasks: Optional[int],
     flavour: str,
+    lifeline: Any = None,
 ) -> None:
     """Run tasks from ``conn`` until told to stop, the parent goes away, or
     ``maxtasks`` tasks are done. ``flavour`` is ``"pool"`` (tasks may raise
     ``Exception``; ``SystemExit`` ends the worker, as in ``multiprocessing.Pool``) or
-    ``"executor"`` (``BaseException`` travels back, as in ``ProcessPoolExecutor``)."""
+    ``"executor"`` (``BaseException`` travels back, as in ``ProcessPoolExecutor``).
+    ``lifeline`` (:class:`compat._native.lifeline.Lifeline`) ends the worker as soon
+    as the parent process is gone, even in the middle of a task."""
+    if lifeline is not None:
+        lifeline.arm()
+    try:
+        _serve(conn, initializer, initargs, maxtasks, flavour)
+    except KeyboardInterrupt:
+        # Ctrl+C in a terminal reaches every process of the foreground group; the
+        # parent deals with it (its KeyboardInterrupt stops the pool). A worker ends
+        # quietly, without the traceback multiprocessing would print for each one.
+        exit_interrupted()
+
+
+def exit_interrupted() -> None:
+    """End this process as SIGINT's default action would, without a traceback:
+    exit code -2 (SIGINT) on POSIX, STATUS_CONTROL_C_EXIT on Windows (which compat
+    reports as -2 too)."""
+    import signal
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except Exception:
+            pass
+    from .._platform import WINDOWS
+
+    if WINDOWS:
+        os._exit(0xC000013A)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
+    os._exit(128 + signal.SIGINT)  # not reached: SIGINT's default action ends us
+
+
+def _serve(
+    conn: Any,
+    initializer: Optional[Callable[..., object]],
+    initargs: tuple[Any, ...],
+    maxtasks: Optional[int],
+    flavour: str,
+) -> None:
     send = _frame_writer(conn)
     recv = conn.recv_bytes
     if initializer is not None:
@@ -268,12 +326,18 @@ def worker_main(
             return  # the parent is gone or closed the pipe
         if not data:
             return  # asked to exit
-        for seq, blob in loads(data):
+        batch = loads(data)
+        # Free each task's bytes as it starts, not when the next batch arrives.
+        del data
+        batch.reverse()
+        while batch:
+            seq, blob = batch.pop()
             try:
                 kind, func, args, kwds = loads(blob)
-            except Exception as exc:
+            except BaseException as exc:  # SystemExit from a __setstate__ is this task's
+                note = _UNPICKLE_NOTE if isinstance(exc, Exception) else _UNPICKLE_BASE_NOTE
                 try:
-                    send(_encode_error(seq, exc, flavour, _UNPICKLE_NOTE))
+                    send(_encode_error(seq, exc, flavour, note))
                 except OSError:
                     return
                 completed += 1
