@@ -340,3 +340,61 @@ def posix_only(reason: str) -> pytest.MarkDecorator:
     import pytest
 
     return pytest.mark.skipif(WINDOWS, reason=f"POSIX only: {reason}")
+
+
+# -- process trees (Linux: /proc) ---------------------------------------------------
+
+#: Whether :func:`descendants` can see a process tree here.
+CAN_LIST_DESCENDANTS = os.path.isdir("/proc/self/task")
+
+
+def _proc_state(pid: int) -> Optional[tuple[str, int]]:
+    """(state letter, ppid) of a live or zombie process, None if there is none."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[0], int(fields[1])
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid``, found by parent links in ``/proc`` (Linux)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            state = _proc_state(int(entry))
+            if state is not None and state[0] not in "ZX":
+                children.setdefault(state[1], []).append(int(entry))
+    found: list[int] = []
+    todo = list(children.get(pid, ()))
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo.extend(children.get(child, ()))
+    return found
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a running process (a zombie counts as gone) - Linux ``/proc``."""
+    state = _proc_state(pid)
+    return state is not None and state[0] not in "ZX"
+
+
+def wait_gone(pids: list[int], timeout: float) -> list[int]:
+    """Wait up to ``timeout`` seconds for ``pids`` to end; return those still running."""
+    deadline = time.monotonic() + timeout
+    left = [p for p in pids if running(p)]
+    while left and time.monotonic() < deadline:
+        time.sleep(0.01)
+        left = [p for p in left if running(p)]
+    return left
+
+
+def kill_all(pids: list[int]) -> None:
+    """SIGKILL (TerminateProcess) whatever of ``pids`` still runs: a test's cleanup."""
+    for pid in pids:
+        try:
+            hard_kill(pid)
+        except (ProcessLookupError, PermissionError, OSError):
+            pass

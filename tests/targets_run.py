@@ -57,7 +57,9 @@ def _answer(qtype: str, name: str) -> int:
 
 
 def _say(*words: object) -> None:
-    print(*words, flush=True)
+    # One write per line: a victim and its children share one stdout pipe.
+    sys.stdout.write(" ".join(map(str, words)) + "\n")
+    sys.stdout.flush()
 
 
 def _sleeper(new_session: bool = False) -> subprocess.Popen[bytes]:
@@ -67,6 +69,54 @@ def _sleeper(new_session: bool = False) -> subprocess.Popen[bytes]:
         [sys.executable, "-S", "-c", f"import time; time.sleep({LONG})"],
         start_new_session=new_session,
     )
+
+
+def victim(scenario: str, die_with_parent: bool) -> int:
+    """A parent that starts compat.Popen/run trees and waits to be killed. Says
+    "guardian PID" for each guardian it had (POSIX, die_with_parent), "ready"
+    once its trees are started; its children say "child"/"grandchild PID", "up"."""
+    import threading
+
+    import compat
+    from compat._native.guardian import GUARDIAN
+
+    family = [sys.executable, __file__, "family"]
+    keep = []  # the Popen objects stay referenced (unreaped children stay registered)
+    shell_family = 'sleep 60 & echo "grandchild $!"; echo "child $$"; echo up'
+    if scenario == "run-thread":  # compat.run from another thread, as a thread pool would
+        threading.Thread(
+            target=compat.run, args=(family,), kwargs={"die_with_parent": die_with_parent}
+        ).start()
+        deadline = time.monotonic() + LONG
+        while die_with_parent and os.name == "posix" and GUARDIAN.pid is None:
+            assert time.monotonic() < deadline, "no guardian started"
+            time.sleep(0.01)
+    elif scenario == "shell":  # sh with a background grandchild, both in the group
+        keep.append(
+            compat.Popen(["sh", "-c", shell_family + "; wait"], die_with_parent=die_with_parent)
+        )
+    elif scenario == "lingering":  # sh exits and is reaped; its grandchild stays
+        compat.Popen(["sh", "-c", shell_family], die_with_parent=die_with_parent).wait()
+    elif scenario == "restart":  # the guardian is killed between two trees
+        keep.append(compat.Popen(family, die_with_parent=die_with_parent))
+        first = GUARDIAN.pid
+        if first is not None:
+            _say("guardian", first)
+            os.kill(first, signal.SIGKILL)
+            os.waitpid(first, 0)
+        keep.append(compat.Popen(family, die_with_parent=die_with_parent))
+    elif scenario == "exit":  # a tree, then a normal exit when stdin says so
+        keep.append(compat.Popen(family, die_with_parent=die_with_parent))
+    else:
+        raise SystemExit(f"unknown scenario {scenario!r}")
+    if GUARDIAN.pid is not None:
+        _say("guardian", GUARDIAN.pid)
+    _say("ready")
+    if scenario == "exit":
+        sys.stdin.readline()  # the test has seen every pid: exit normally now
+    else:
+        time.sleep(LONG)
+    return 0
 
 
 def main(argv: list[str]) -> int:
@@ -123,6 +173,14 @@ def main(argv: list[str]) -> int:
         kid = _sleeper(new_session=True)
         _say(kid.pid)
         return 0
+    if mode == "family":  # one grandchild; says "child PID", "grandchild PID", "up"
+        _say("child", os.getpid())
+        _say("grandchild", _sleeper().pid)
+        _say("up")
+        time.sleep(LONG)
+        return 0
+    if mode == "victim":  # SCENARIO DIE_WITH_PARENT(0/1): see tests/test_guardian.py
+        return victim(args[0], args[1] == "1")
     raise SystemExit(f"unknown mode {mode!r}")
 
 

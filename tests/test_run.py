@@ -344,6 +344,44 @@ def test_process_group_zero_is_a_tree_too(tracked: set[int]) -> None:
     assert survivors(pids) == set()
 
 
+# -- die_with_parent (end to end in tests/test_guardian.py) --------------------------
+
+
+@pytest.fixture
+def guardian() -> Iterator[object]:
+    """This process's die_with_parent guardian, stopped at the end of the test."""
+    from compat._native.guardian import GUARDIAN
+
+    yield GUARDIAN
+    GUARDIAN.stop()
+
+
+def test_run_with_die_with_parent_is_run(guardian: object, tracked: set[int]) -> None:
+    from compat._native.guardian import GUARDIAN
+
+    result = run(child("echo"), input=b"abc", capture_output=True, die_with_parent=True)
+    assert result.returncode == 0 and result.stdout == b"abc"
+    with pytest.raises(subprocess.TimeoutExpired) as info:
+        run(child("tree", "1", "0"), capture_output=True, timeout=1, die_with_parent=True)
+    pids = pids_in(info.value.stdout)
+    tracked.update(pids)
+    assert survivors(pids) == set()
+    assert GUARDIAN.registered() == frozenset()  # nothing left to kill with us
+    with pytest.raises(TypeError, match="die_with_parent must be True or False"):
+        run(child("exit", "0"), die_with_parent="yes")
+
+
+@posix_only
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="process_group is new in 3.11")
+def test_process_group_zero_with_die_with_parent(guardian: object) -> None:
+    from compat._native.guardian import GUARDIAN
+
+    with Popen(child("deaf"), process_group=0, die_with_parent=True) as p:
+        assert os.getpgid(p.pid) == p.pid and GUARDIAN.registered() == {p.pid}
+        p.kill_tree()
+    assert GUARDIAN.registered() == frozenset()
+
+
 @posix_only
 def test_keyboard_interrupt_in_run_is_forwarded_then_the_tree_killed(tmp_path: Path) -> None:
     # The child is in its own session, so a terminal Ctrl+C would reach only us;

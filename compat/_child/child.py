@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .._errors import ChildError, ChildTimeout, signal_name
 from .._exitcodes import normalize_exitcode
+from .._native.threads import main_thread_slice, unblock_async_signals
 from .._platform import WINDOWS
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ def _child_main(
 ) -> None:
     """Runs in the child: call the target, send one message describing the outcome.
     ``lifeline`` ends the child as soon as the parent process is gone."""
+    unblock_async_signals()  # started by a compat thread that blocks them
     if lifeline is not None:
         lifeline.arm()
     try:
@@ -266,7 +268,7 @@ class Child:
                 waitables = [self._process.sentinel]
                 if self._reader is not None:
                     waitables.append(self._reader)
-                ready = wait(waitables, remaining)
+                ready = wait(waitables, main_thread_slice(remaining))
                 if self._reader is not None and self._reader in ready:
                     self._read_message()
                 if self._process.sentinel in ready:
@@ -276,7 +278,7 @@ class Child:
                     self._finished = True
                     self._close_reader()
                     break
-                if not ready:
+                if not ready and remaining is not None:
                     return False
             return True
 

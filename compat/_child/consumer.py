@@ -37,6 +37,7 @@ from typing import Any, Callable, Optional
 
 from .._errors import ChildError
 from .._native.lifeline import make_lifeline
+from .._native.threads import main_thread_slice, unblock_async_signals
 from .._platform import WINDOWS
 from .._stdlib import Finalize
 
@@ -154,7 +155,7 @@ class Consumer:
     def _call(self, op: str, value: Any) -> Any:
         try:
             self._conn.send((op, value))
-            kind, payload = self._conn.recv()
+            kind, payload = self._receive()
         except (EOFError, OSError):
             raise self._died() from None
         if kind == "yield":
@@ -176,6 +177,23 @@ class Consumer:
             name=self.name,
             method=self.method,
         ) from exc
+
+    def _receive(self) -> Any:
+        """The consumer's answer, or EOFError once its process has ended without one.
+
+        Waits on the process sentinel too, not only the pipe: on Windows the child's
+        end of the pipe travels as a handle the parent duplicates and keeps until the
+        child takes it over, so a consumer that dies while starting (an import error
+        in the main module, killed) never closes it and the pipe never reports EOF."""
+        from multiprocessing.connection import wait
+
+        conn, sentinel = self._conn, self._process.sentinel
+        while True:
+            ready = wait([conn, sentinel], main_thread_slice(None))
+            if conn in ready or conn.poll(0):  # answered, maybe just before it ended
+                return conn.recv()
+            if sentinel in ready:
+                raise EOFError
 
     def _end(self) -> None:
         self._done = True
@@ -251,6 +269,7 @@ def _consumer_main(
 ) -> None:
     """Runs in the child: create the generator and serve requests until it ends
     (or the producer's process is gone: ``lifeline``)."""
+    unblock_async_signals()  # started by a compat thread that blocks them
     if lifeline is not None:
         lifeline.arm()
     try:

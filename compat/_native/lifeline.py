@@ -37,8 +37,9 @@ import threading
 from typing import Any, Optional
 
 from .._platform import LINUX, WINDOWS
+from .threads import background_thread
 
-__all__ = ["Lifeline", "arm", "make_lifeline"]
+__all__ = ["Lifeline", "arm", "make_lifeline", "parent_read_fd"]
 
 #: Exit code a Windows child uses when its parent is gone (POSIX children are
 #: killed with SIGKILL). Nobody is left to read it; it shows in process tools.
@@ -58,6 +59,14 @@ def _parent_pipe() -> tuple[int, int]:
             r, w = os.pipe()  # both non-inheritable (PEP 446)
             pipe = _pipe = (os.getpid(), r, w)
         return pipe[1], pipe[2]
+
+
+def parent_read_fd() -> int:
+    """POSIX: the read end of this process's lifeline pipe (made on first use), for a
+    watcher this process starts itself (:mod:`compat._native.guardian`): it reaches
+    end-of-file exactly when this process is gone. Non-inheritable; pass it with
+    ``pass_fds``."""
+    return _parent_pipe()[0]
 
 
 def _after_fork_in_child() -> None:
@@ -227,7 +236,7 @@ else:
                     return
             _die()
 
-        threading.Thread(target=watch, name="compat-lifeline", daemon=True).start()
+        background_thread(watch, name="compat-lifeline").start()
 
 
 def _watch_parent_handle() -> None:
@@ -247,4 +256,4 @@ def _watch_parent_handle() -> None:
             _winapi.WaitForSingleObject(handle, _winapi.INFINITE)
             _die()
 
-        threading.Thread(target=watch, name="compat-lifeline", daemon=True).start()
+        background_thread(watch, name="compat-lifeline").start()

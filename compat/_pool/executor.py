@@ -13,11 +13,13 @@ from collections import deque
 from collections.abc import Iterable, Iterator, MutableMapping
 from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import process as _cf_process
+from concurrent.futures import wait as futures_wait
 from typing import Any, Callable, Optional, TypeVar
 
 from .._context import resolve_context
 from .._cpu import resolve_worker_count
 from .._errors import ChildError
+from .._native.threads import main_thread_slice
 from .._stdlib import ExecutorRemoteTraceback
 from . import worker as wire
 from .manager import RUN, WorkerPool
@@ -42,6 +44,26 @@ class BrokenProcessPool(ChildError, _cf_process.BrokenProcessPool):
     """
 
     __module__ = "compat"
+
+
+class _Future(Future[_T]):
+    """A ``concurrent.futures.Future`` whose indefinite ``result()`` and
+    ``exception()`` in the main thread still notice Ctrl+C: they wake every
+    ``SIGNAL_CHECK`` seconds to look (see :mod:`compat._native.threads`)."""
+
+    def result(self, timeout: Optional[float] = None) -> _T:
+        self._wait_noticing_signals(timeout)
+        return super().result(timeout)
+
+    def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
+        self._wait_noticing_signals(timeout)
+        return super().exception(timeout)
+
+    def _wait_noticing_signals(self, timeout: Optional[float]) -> None:
+        step = main_thread_slice(timeout)
+        if step != timeout:
+            while not self.done():
+                futures_wait([self], timeout=step)
 
 
 class _FutureSink:
@@ -221,7 +243,7 @@ class ProcessPoolExecutor(_cf_process.ProcessPoolExecutor):
     ) -> Future[_T]:
         with self._shutdown_lock:
             core = self._live_core()
-            future: Future[_T] = Future()
+            future: Future[_T] = _Future()
             task = _make_task(future, wire.APPLY, fn, args, kwargs, "submit")
             if task is not None:
                 task.timeout = limit
@@ -251,7 +273,7 @@ class ProcessPoolExecutor(_cf_process.ProcessPoolExecutor):
         def submit_chunk(chunk: tuple[Any, ...]) -> Future[list[_T]]:
             with self._shutdown_lock:
                 core = self._live_core()
-                future: Future[list[_T]] = Future()
+                future: Future[list[_T]] = _Future()
                 task = _make_task(future, wire.STARMAP, fn, chunk, None, "map")
                 if task is not None:
                     core.submit([task], lazy=core.lazy)

@@ -6,9 +6,10 @@ Shape, and why it differs from the standard library's:
   holds. ``multiprocessing.Pool`` shares one task queue and one result queue among
   all workers; a worker killed while holding the queue's lock, or a task taken and
   never answered, then hangs the pool forever (cpython#96062, bpo-22393; research
-  POOL-04). Here a dead worker is noticed through its process sentinel (POSIX) or
-  the end of its pipe (Windows), the task it was running fails with ``ChildError``,
-  the tasks queued behind it go back to the queue, and a replacement starts.
+  POOL-04). Here a dead worker is noticed through its process sentinel (POSIX; on
+  Windows until it reported ready) or the end of its pipe (Windows), the task it
+  was running fails with ``ChildError``, the tasks queued behind it go back to the
+  queue, and a replacement starts.
 - One manager thread per pool (the standard library uses three) waits on every
   worker at once, reads results, and hands out work; a submitting thread gives work
   straight to an idle worker without waking it.
@@ -19,22 +20,25 @@ Shape, and why it differs from the standard library's:
   while it may be blocked writing results, so the two pipe directions cannot
   deadlock.
 
-This module holds the running pool (start workers, submit and dispatch tasks, the
-manager thread's loop, results, dead workers); how it ends (close, terminate, join,
-the pool's states and grace periods) is in :mod:`compat._pool.shutdown`.
+This module holds the running pool (start workers, submit tasks, the manager
+thread's loop, results, dead workers, time limits); how tasks go to workers is in
+:mod:`compat._pool.dispatch`, how the pool ends (close, terminate, join, the pool's
+states and grace periods) in :mod:`compat._pool.shutdown`, when a running task's time
+is up in :mod:`compat._pool.deadlines`.
 """
 
 from __future__ import annotations
 
 import collections
 import itertools
-import pickle
 import threading
 import time
 from typing import Any, Callable, Optional, cast
 
+from .._native.threads import background_thread, signals_unblocked
 from . import worker as wire
 from .deadlines import next_deadline, overdue
+from .dispatch import DispatchMixin
 from .io import DEFAULT_TRANSPORT, Wakeup, make_waiter
 from .procs import (
     WorkerProc,
@@ -53,23 +57,10 @@ from .tasks import (
     Task,
     deliver,
     exitcode_of,
-    take_batch,
 )
 
-MAX_BATCH = 256
-BATCH_SHARE = 2
-#: Seconds of work a batch should hold once task durations are known: long tasks go
-#: out one or two at a time (so no task waits behind a slow or descheduled worker),
-#: tiny ones by the hundred.
-BATCH_SECONDS = 0.01
-#: Largest message sent to a worker that is still busy (its next batch, so that it
-#: never idles through a round trip). Two of them must fit an empty pipe buffer on
-#: every OS (macOS socket buffers and Windows multiprocessing pipes hold 8 KiB), so
-#: writing one cannot block while the worker itself blocks writing results.
-PREFETCH_BYTES = 2048
 
-
-class WorkerPool(ShutdownMixin):
+class WorkerPool(DispatchMixin, ShutdownMixin):
     """Processes, pipes and one manager thread; knows nothing of the public APIs.
 
     Closing, terminating and joining are in :class:`~compat._pool.shutdown.ShutdownMixin`."""
@@ -133,10 +124,12 @@ class WorkerPool(ShutdownMixin):
         with self._lock:
             if self._thread is not None:
                 return
-            self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+            self._thread = background_thread(self._run, name=name)
             self._thread.start()
 
     def _start_worker_locked(self) -> WorkerProc:
+        # Not inside signals_unblocked(): see compat._native.threads. A spawned
+        # worker unblocks the manager thread's signals itself.
         worker = start_worker(
             self._ctx,
             self._process_factory,
@@ -148,8 +141,12 @@ class WorkerPool(ShutdownMixin):
         )
         self._workers.append(worker)
         self._waiter.add(worker.conn, (worker, False))
-        if self._watch_sentinels:
-            self._waiter.add(worker.proc.sentinel, (worker, True))
+        # The stream transport watches the sentinel always. The message transport
+        # (Windows) does until the worker reports ready: before that, the child's
+        # pipe end may still be a handle the parent duplicated for it (spawn's
+        # DupHandle), so a worker dying while it starts never shows as EOF.
+        self._waiter.add(worker.proc.sentinel, (worker, True))
+        worker.sentinel_watched = True
         if self._thread is not None and self._thread is not threading.current_thread():
             # The manager's wait started before this worker existed.
             self._wakeup.wake()
@@ -206,76 +203,6 @@ class WorkerPool(ShutdownMixin):
         with self._room:
             while len(self._pending) > limit and self.state != TERMINATE:
                 self._room.wait(0.5)
-
-    def _grow_locked(self, extra: int = 0) -> None:
-        if self.state == TERMINATE or self.broken is not None:
-            return
-        idle = sum(1 for w in self._workers if w.idle)
-        while len(self._workers) < self.size and idle < len(self._pending) + extra:
-            self._start_worker_locked()
-            idle += 1
-
-    def _dispatch_locked(self) -> list[tuple[WorkerProc, list[Task]]]:
-        pending = self._pending
-        sends: list[tuple[WorkerProc, list[Task]]] = []
-        if not pending or self.state == TERMINATE:
-            return sends
-        workers = self._workers
-        live = sum(1 for w in workers if not (w.exiting or w.dead) and w.budget != 0) or 1
-        cap = MAX_BATCH
-        if self._task_seconds is not None:
-            cap = max(1, min(MAX_BATCH, int(BATCH_SECONDS / max(self._task_seconds, 1e-7))))
-        now = time.monotonic()
-        assigned: list[WorkerProc] = []
-        for prefetch in (False, True):
-            for w in workers:
-                if not pending:
-                    break
-                if not prefetch:
-                    if not w.idle:
-                        continue
-                elif not w.may_prefetch(now, self._task_seconds, PREFETCH_BYTES) or (
-                    w.sending and w not in assigned
-                ):
-                    # (Another thread may still be writing this worker's current
-                    # batch; a batch written before it would run out of order.)
-                    continue
-                n = min(cap, max(1, -(-len(pending) // (BATCH_SHARE * live))))
-                if w.budget is not None:
-                    n = min(n, w.budget)
-                batch, size = take_batch(pending, n, PREFETCH_BYTES if prefetch else None)
-                if batch:
-                    if not w.outstanding:
-                        w.head_since = now
-                    w.batches.append([now, len(batch), 0, size])
-                    w.outstanding.extend(batch)
-                    if w.budget is not None:
-                        w.budget -= len(batch)
-                    w.sending += 1
-                    sends.append((w, batch))
-                    assigned.append(w)
-        if self._feeders:
-            self._room.notify_all()
-        return sends
-
-    def _send(self, sends: list[tuple[WorkerProc, list[Task]]]) -> None:
-        for w, batch in sends:
-            payload = pickle.dumps([(t.seq, t.blob) for t in batch], wire.PROTOCOL)
-            try:
-                w.conn.send_bytes(payload)
-            except (OSError, ValueError):
-                # The worker died (or the pool was terminated); its death handler
-                # puts these tasks back, because the worker never saw them. Tasks of
-                # batches written before are judged as usual.
-                with self._lock:
-                    w.unsent.update(t.seq for t in batch)
-                w.send_failed = True
-            with self._lock:
-                w.sending -= 1
-                if w.dead and not w.sending:
-                    close_quietly(w.conn)
-        if any(w.send_failed for w, _ in sends):
-            self._wakeup.wake()
 
     def _run(self) -> None:
         try:
@@ -353,6 +280,10 @@ class WorkerPool(ShutdownMixin):
             kind, seq, seconds = wire.HEADER.unpack_from(frame)
             if kind == wire.READY:
                 w.ready = True
+                if not self._watch_sentinels and w.sentinel_watched:
+                    # From now on EOF tells (and Windows waits on at most 64 handles).
+                    self._waiter.remove(w.proc.sentinel)
+                    w.sentinel_watched = False
                 w.head_since = time.monotonic()
                 self._startup_failures = 0
                 continue
@@ -388,8 +319,9 @@ class WorkerPool(ShutdownMixin):
         if w in self._workers:
             self._workers.remove(w)
         self._waiter.remove(w.conn)
-        if self._watch_sentinels:
+        if w.sentinel_watched:
             self._waiter.remove(w.proc.sentinel)
+            w.sentinel_watched = False
         if not w.sending:
             close_quietly(w.conn)
         tasks = list(w.outstanding)
@@ -432,7 +364,9 @@ class WorkerPool(ShutdownMixin):
             out.append((self._pending.popleft(), False, self.broken, False))
 
     def _deliver(self, items: list[Delivery]) -> None:
-        deliver(items, self._errors)
+        # Callbacks are user code: a subprocess one starts must get a normal mask.
+        with signals_unblocked():
+            deliver(items, self._errors)
 
     @property
     def processes(self) -> list[Any]:

@@ -12,6 +12,7 @@ from typing import Any, Callable, Optional, TypeVar
 from .._context import resolve_context
 from .._cpu import resolve_worker_count
 from .._errors import ChildError
+from .._native.threads import background_thread
 from .._stdlib import Finalize
 from . import worker as wire
 from .manager import RUN, TERMINATE, WorkerPool
@@ -303,11 +304,10 @@ class Pool(_mp_pool.Pool):
             raise ValueError(f"Chunksize must be 1+, not {chunksize!r}")
         result = cls(self, flatten=chunksize > 1)
         core.add_feeder()
-        thread = threading.Thread(
-            target=_feed,
+        thread = background_thread(
+            _feed,
             args=(core, result, func, iterable, chunksize, label),
             name=f"compat-Pool-{label}-feeder",
-            daemon=True,
         )
         self._feeder_threads = [t for t in self._feeder_threads if t.is_alive()]
         self._feeder_threads.append(thread)

@@ -33,6 +33,7 @@ class WorkerProc:
         "ready",
         "send_failed",
         "sending",
+        "sentinel_watched",
         "timed_out",
         "unsent",
     )
@@ -59,6 +60,7 @@ class WorkerProc:
         #: counts from here): its batch arrived, or the task before it answered
         self.head_since = 0.0
         self.timed_out = False  # killed because its running task ran too long
+        self.sentinel_watched = False  # the manager waits on its process sentinel
 
     @property
     def idle(self) -> bool:

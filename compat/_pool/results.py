@@ -16,6 +16,7 @@ from multiprocessing import TimeoutError as MpTimeoutError
 from multiprocessing import pool as _mp_pool
 from typing import TYPE_CHECKING, Any, Callable, Generic, Optional, TypeVar
 
+from .._native.threads import main_thread_slice
 from .._stdlib import IMapIterator as _StdIMapIterator
 from .._stdlib import MapResult as _StdMapResult
 
@@ -80,7 +81,9 @@ class ApplyResult(_mp_pool.ApplyResult[_T]):
             pool = self._pool
         if timeout is None:
             _deadlock_guard(pool)
-        waiter.wait(timeout)
+        step = main_thread_slice(timeout)
+        while not waiter.wait(step) and step != timeout:
+            pass  # the main thread looked for a Ctrl+C (compat._native.threads)
 
     def get(self, timeout: Optional[float] = None) -> _T:
         self.wait(timeout)
@@ -197,7 +200,10 @@ class IMapIterator(_IMapBase[_T]):
                     raise StopIteration
                 if timeout is None:
                     _deadlock_guard(self)
-                self._cond.wait(timeout)
+                step = main_thread_slice(timeout)
+                while not self._cond.wait(step) and step != timeout:
+                    if self._items or self._index == self._length:
+                        break
                 if not self._items:
                     if self._index == self._length:
                         self._pool = None

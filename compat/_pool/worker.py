@@ -26,6 +26,7 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
+from .._native.threads import unblock_async_signals
 from .._stdlib import (
     CONNECTION_HEADER,
     CONNECTION_LONG_HEADER,
@@ -264,6 +265,7 @@ def worker_main(
     ``"executor"`` (``BaseException`` travels back, as in ``ProcessPoolExecutor``).
     ``lifeline`` (:class:`compat._native.lifeline.Lifeline`) ends the worker as soon
     as the parent process is gone, even in the middle of a task."""
+    unblock_async_signals()  # started by a compat thread that blocks them
     if lifeline is not None:
         lifeline.arm()
     try:

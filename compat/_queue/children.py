@@ -20,6 +20,7 @@ import threading
 import weakref
 from typing import Any
 
+from .._native.threads import background_thread
 from .registry import Registry
 
 __all__ = ["install_fork_hooks", "live", "watch_reservation"]
@@ -81,7 +82,7 @@ def watch_reservation(registry: Registry, ticket: int, owner: int, popen: Any) -
     with _lock:
         _watched.append((registry, ticket, owner, weakref.ref(popen)))
         if _watcher is None:
-            _watcher = threading.Thread(target=_watch, name="QueueReservationWatcher", daemon=True)
+            _watcher = background_thread(_watch, name="QueueReservationWatcher")
             _watcher.start()
 
 

@@ -29,6 +29,7 @@ from multiprocessing.reduction import ForkingPickler
 from types import SimpleNamespace
 from typing import Any, Optional
 
+from .._native.threads import background_thread
 from .._stdlib import Finalize, extra_reducers, is_exiting
 from .registry import Registry
 
@@ -196,7 +197,7 @@ class Sender:
             return len(self.frames) + self.inflight
 
     def _start(self) -> None:
-        thread = threading.Thread(target=self._run, name="QueueFeederThread", daemon=True)
+        thread = background_thread(self._run, name="QueueFeederThread")
         self.thread = thread
         thread.start()
         Finalize(thread, self.join_at_exit, exitpriority=-5)

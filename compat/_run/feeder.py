@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import errno
 import io
-import threading
 from typing import IO, Any, Optional
+
+from .._native.threads import background_thread
 
 __all__ = ["StdinFeeder"]
 
@@ -40,7 +41,7 @@ class StdinFeeder:
         self.error: Optional[BaseException] = None
         self._stream = stream
         self._data = data
-        self._thread = threading.Thread(target=self._run, name="compat stdin feeder", daemon=True)
+        self._thread = background_thread(self._run, name="compat stdin feeder")
         self._thread.start()
 
     def join(self, timeout: Optional[float] = None) -> bool:

@@ -33,6 +33,8 @@ path is the fast one, compat starts children with fork+exec.
   reaps the child before the exception propagates; on Windows it would otherwise
   stay suspended forever.
 - Bad arguments raise before anything starts (:mod:`compat._run.args`).
+- ``die_with_parent=True`` ends the tree when the parent dies, however it dies
+  (POSIX: a guardian process, :mod:`compat._native.guardian`; Windows: the job).
 
 ``compat.run``, which runs a program in a :class:`Popen`, is in :mod:`compat._run.run`.
 """
@@ -69,6 +71,8 @@ INTERRUPT_GRACE_SECONDS = 0.25
 check_popen_hooks()
 
 if TYPE_CHECKING:
+    from .._native.guardian import Guardian
+
     _PopenBase = subprocess.Popen[Any]
 else:
     _PopenBase = subprocess.Popen
@@ -87,12 +91,21 @@ class Popen(_PopenBase):
 
     POSIX: the child is a session leader, so it has no controlling terminal
     (a program that opens ``/dev/tty`` fails instead of waiting for input). Its
-    process group is the tree. Nothing kills the tree if the parent dies (PROC-05).
+    process group is the tree. Without ``die_with_parent`` nothing kills the tree
+    if the parent dies (PROC-05).
     Windows: the child is in a new process group (Ctrl+C is disabled in it; only
     Ctrl+Break reaches it) and in a Job Object: :meth:`kill_tree` terminates the
     job, and the job also ends the tree when its last handle closes: at the end of
     the ``with`` block (:meth:`close_tree`), when this object is garbage-collected,
-    or when the parent exits.
+    or when the parent exits, however it exits. So on Windows the tree dies with
+    its parent even without ``die_with_parent``: an OS difference compat keeps.
+
+    ``die_with_parent=True`` (a bool, else TypeError): the tree ends within
+    milliseconds of the parent's death, whatever kills it (SIGKILL included).
+    Windows: the job above does it. POSIX: a guardian process SIGKILLs the group
+    (:mod:`compat._native.guardian`: ~9 ms to start, once per parent; then ~0.1 ms
+    per start; vfork stays), also after the child exited while members remain,
+    until :meth:`close_tree`; processes that left the group (``setsid``) are not.
     """
 
     __module__ = "compat"
@@ -102,6 +115,8 @@ class Popen(_PopenBase):
     _decoding: Optional[tuple[str, str]] = None
     _stdin_feeder: Optional[StdinFeeder] = None
     _communicating = False
+    _guardian: Optional[Guardian] = None  # POSIX die_with_parent, until close_tree()
+    _reap_reported = False
 
     def __init__(
         self,
@@ -126,11 +141,14 @@ class Popen(_PopenBase):
         text: Optional[bool] = None,
         encoding: Optional[str] = None,
         errors: Optional[str] = None,
+        die_with_parent: bool = False,
         **kwargs: Any,
     ) -> None:
         args = _checked_args(args)
         process_group = kwargs.pop("process_group", None)
         _check_options(cwd, env, start_new_session, process_group, pass_fds)
+        # Running before the child exists: registering it below is one write.
+        guardian = _guardian_for(die_with_parent)
         text_mode, encoding, errors = text_settings(text, universal_newlines, encoding, errors)
         user_args = args
         if WINDOWS:
@@ -165,6 +183,9 @@ class Popen(_PopenBase):
                 if better is None:
                     raise
                 raise better from exc
+            if guardian is not None:
+                self._guardian = guardian
+                guardian.register(self.pid)
             self.args = user_args  # not the cmd.exe line compat may have built
             if text_mode and encoding is not None and errors is not None:
                 self._decoding = (encoding, errors)
@@ -180,6 +201,7 @@ class Popen(_PopenBase):
             # leave it behind: on Windows it is still suspended, and nothing would
             # ever resume or end it.
             self._end_unowned_child()
+            self._unguard()
             raise
 
     def _end_unowned_child(self) -> None:
@@ -238,10 +260,19 @@ class Popen(_PopenBase):
         if timeout is not None and not self._communicating:
             check_timeout(timeout)
         try:
-            return super().wait(timeout)
+            code = super().wait(timeout)
         except KeyboardInterrupt:
             self._forward_interrupt()
             raise
+        if self._guardian is not None:
+            self._report_reaped()
+        return code
+
+    def poll(self) -> Optional[int]:
+        code = super().poll()
+        if code is not None and self._guardian is not None:
+            self._report_reaped()
+        return code
 
     def communicate(self, input: Any = None, timeout: Optional[float] = None) -> tuple[Any, Any]:
         """:meth:`subprocess.Popen.communicate`, decoding in the calling thread on
@@ -341,6 +372,35 @@ class Popen(_PopenBase):
         group. Windows: closes the kill-on-close job."""
         if self._tree is not None:
             self._tree.close()
+        self._unguard()
+
+    # -- die_with_parent (POSIX) ------------------------------------------------
+
+    def _report_reaped(self) -> None:
+        # Reaped (or dropped unreaped: the standard library reaps it later, unseen).
+        # The group id may be reused once the group is empty, so the guardian
+        # keeps the group only while members remain.
+        guardian = self._guardian
+        if guardian is not None and not self._reap_reported:
+            self._reap_reported = True
+            guardian.reaped(self.pid)
+
+    def _unguard(self) -> None:
+        guardian, self._guardian = self._guardian, None
+        if guardian is not None:
+            guardian.release(self.pid)
+
+    def __del__(self) -> None:
+        self._report_reaped()
+        super().__del__()
+
+
+def _guardian_for(die_with_parent: object) -> Optional[Guardian]:
+    if die_with_parent is False:  # the default: not even an import
+        return None
+    from .._native.guardian import guardian_for
+
+    return guardian_for(die_with_parent, windows=WINDOWS)
 
 
 def _checked_args(args: Any) -> Any:

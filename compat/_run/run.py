@@ -76,6 +76,8 @@ def run(
       the locale's code page. (A Python child on Windows writes the ANSI code page
       to pipes unless it runs with ``PYTHONUTF8=1``; compat does not change the
       child's environment.)
+    - **Opt-in: the tree dies with this process** with ``die_with_parent=True``,
+      however this process dies (SIGKILL included): see :class:`compat.Popen`.
     - **Bad input raises before anything starts**: empty ``args``, a ``cwd`` that
       is not a directory, ``env`` entries that are not strings, a negative
       ``timeout``, ``input`` together with ``stdin``. A string with

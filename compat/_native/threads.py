@@ -1,0 +1,136 @@
+"""compat's background threads leave the process's signals to the main thread.
+
+POSIX delivers a signal sent to a process (a terminal's Ctrl+C, ``kill``) to any one
+of its threads that does not block it. Python runs the handler in the main thread,
+but only once that thread runs Python code again: when the signal lands in one of
+compat's threads (a pool's manager thread waiting in ``poll()``), a main thread
+blocked in ``get()`` or ``result()`` is never woken, and Ctrl+C does nothing. So
+every thread compat starts blocks the asynchronous signals first
+(``pthread_sigmask``), and the kernel picks a thread that takes them: the main one.
+
+A blocked mask is inherited by the processes a thread starts (fork keeps it, and so
+does exec), where SIGTERM would then do nothing. So: a child forked from such a
+thread restores its mask at once (an at-fork handler); compat's own children started
+by exec (spawn, forkserver) unblock first thing (:func:`unblock_async_signals`); and
+user code that compat runs on its threads (pool callbacks) runs inside
+:func:`signals_unblocked`, so a ``subprocess`` it starts gets a normal mask. Never
+unblock around compat's own process starts: a signal arriving while a thread forks
+is delivered to that thread (the kernel restarts the fork after it), and the main
+thread would miss it (seen: one Ctrl+C in 40 lost that way).
+
+Windows has no signal masks: there a console's Ctrl+C runs its handler in a new
+thread of its own, and these functions do nothing.
+
+Masks are not enough on their own: a signal whose C handler runs while the main
+thread is between its last check for signals and the start of a blocking wait is
+seen only when the thread next wakes (one Ctrl+C in 40-60 was lost that way during
+``Pool.map`` under fork, the standard library's Pool included). So compat's own
+indefinite waits in the main thread wake every :data:`SIGNAL_CHECK` seconds to look
+(:func:`main_thread_slice`); other threads wait as asked.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Callable, Optional
+
+__all__ = [
+    "SIGNAL_CHECK",
+    "background_thread",
+    "main_thread_slice",
+    "signals_unblocked",
+    "unblock_async_signals",
+]
+
+#: Seconds an indefinite wait in the main thread sleeps at most before it looks for
+#: a signal (Ctrl+C) that arrived without waking it.
+SIGNAL_CHECK = 0.25
+
+#: The signals a terminal or another process sends to ask for something; not the
+#: synchronous ones (SIGSEGV...) nor SIGCHLD, which nobody waits for in a thread.
+ASYNC_SIGNALS = tuple(
+    getattr(signal, name)
+    for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM")
+    if hasattr(signal, name)
+)
+
+_local = threading.local()
+
+
+def main_thread_slice(timeout: Optional[float]) -> Optional[float]:
+    """The timeout one step of a wait should use: ``timeout`` itself, except that an
+    indefinite wait (None) in the main thread becomes :data:`SIGNAL_CHECK` (call it in
+    a loop until the awaited thing happens)."""
+    if timeout is None and threading.current_thread() is threading.main_thread():
+        return SIGNAL_CHECK
+    return timeout
+
+
+def background_thread(
+    target: Callable[..., object], *, name: str, args: tuple[Any, ...] = ()
+) -> threading.Thread:
+    """A daemon thread (not started) that blocks :data:`ASYNC_SIGNALS`, then runs
+    ``target(*args)``."""
+
+    def run() -> None:
+        _block()
+        target(*args)
+
+    return threading.Thread(target=run, name=name, daemon=True)
+
+
+if sys.platform == "win32":
+
+    def _block() -> None:
+        pass
+
+    @contextmanager
+    def signals_unblocked() -> Iterator[None]:
+        """Windows: nothing to do (no signal masks)."""
+        yield
+
+    def _after_fork_in_child() -> None:
+        pass
+
+    def unblock_async_signals() -> None:
+        """Windows: nothing to do."""
+
+else:
+
+    def _block() -> None:
+        _local.saved = signal.pthread_sigmask(signal.SIG_BLOCK, ASYNC_SIGNALS)
+
+    @contextmanager
+    def signals_unblocked() -> Iterator[None]:
+        """Within: this thread's signal mask as it was before it blocked anything, so
+        that a process started by user code run here (a callback) does not inherit
+        compat's blocked signals."""
+        saved = getattr(_local, "saved", None)
+        if saved is None:
+            yield
+            return
+        signal.pthread_sigmask(signal.SIG_SETMASK, saved)
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_BLOCK, ASYNC_SIGNALS)
+
+    def unblock_async_signals() -> None:
+        """In a child compat started: take the signals a blocked parent thread left
+        blocked (exec keeps the mask). Those that arrived meanwhile are delivered now."""
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, ASYNC_SIGNALS)
+
+    def _after_fork_in_child() -> None:
+        saved = getattr(_local, "saved", None)
+        if saved is not None:
+            _local.saved = None
+            signal.pthread_sigmask(signal.SIG_SETMASK, saved)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
