@@ -37,7 +37,6 @@ from tests.procs import (
     CAN_LIST_DESCENDANTS,
     descendants,
     kill_all,
-    pid_exists,
     posix_only,
     wait_for_pid,
     wait_gone,
@@ -255,7 +254,7 @@ class _DupHandlePool(Pool):
     parent does on Windows until the child has unpickled its process object."""
 
     @staticmethod
-    def Process(ctx: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 - the stdlib's name
+    def Process(ctx: Any, *args: Any, **kwargs: Any) -> Any:
         _KEPT.append(os.dup(kwargs["args"][0].fileno()))  # non-inheritable: ours only
         return ctx.Process(*args, **kwargs)
 
