@@ -301,11 +301,23 @@ ENTRIES = (
             "re-parents them to init or a subreaper; Windows has no re-parenting."
         ),
         compat=(
-            "compat cannot prevent this in general; a child can watch "
-            "parent_process().sentinel, and compat's run handle kills a whole tree."
+            "compat's Pool and ProcessPoolExecutor workers, spawn_child and "
+            "spawn_consumer children and Manager servers end within milliseconds of "
+            "their parent, however it dies: each holds the read end of a pipe only the "
+            "parent writes (Linux: the kernel sends SIGKILL at its end of file, "
+            "F_SETSIG; macOS: a watch thread; Windows: a thread waiting on the parent's "
+            "handle). get_context(die_with_parent=False) opts out for children meant "
+            "to outlive the parent. compat.Popen/run(die_with_parent=True) covers a "
+            "program's whole tree (a guardian process on POSIX; the Job Object on "
+            "Windows already does). compat.Process keeps the standard library's "
+            "behaviour, which the probe shows."
         ),
-        handling="documents",
-        sources=("docs: multiprocessing, Process.daemon", "docs: multiprocessing.parent_process"),
+        handling="handles",
+        sources=(
+            "docs: multiprocessing, Process.daemon",
+            "docs: multiprocessing.parent_process",
+            "docs: Linux man-pages fcntl(2), F_SETOWN and F_SETSIG",
+        ),
         cells=("orphans survive", "orphans survive", "orphans survive"),
         probe=_probe_orphans,
     ),
