@@ -59,6 +59,9 @@ from .tasks import (
     exitcode_of,
 )
 
+#: Seconds between looks at a dead worker whose batch another thread is writing.
+JUDGE_POLL = 0.005
+
 
 class WorkerPool(DispatchMixin, ShutdownMixin):
     """Processes, pipes and one manager thread; knows nothing of the public APIs.
@@ -112,6 +115,8 @@ class WorkerPool(DispatchMixin, ShutdownMixin):
         self._exit_deadline: Optional[float] = None
         self._killed_stragglers = False
         self._closed_resources = False
+        #: dead workers whose tasks wait for a write in progress to end
+        self._unjudged: list[WorkerProc] = []
 
     def start_workers(self, count: Optional[int] = None) -> None:
         """Start workers up to ``count`` (default: the pool size) in this thread."""
@@ -188,6 +193,9 @@ class WorkerPool(DispatchMixin, ShutdownMixin):
             return
         if sends:
             self._send(sends)
+            if any(t.timeout is not None for _, batch in sends for t in batch):
+                # The manager thread arms time limits; it may be waiting without one.
+                self._wakeup.wake()
 
     def take_pending(self) -> list[Task]:
         """Remove and return the tasks no worker has received yet."""
@@ -229,6 +237,8 @@ class WorkerPool(DispatchMixin, ShutdownMixin):
                         return
                     timeout = self._exit_workers_locked()
                 deadline = next_deadline(self._workers)
+                if self._unjudged:  # a batch is still being written to a dead worker
+                    timeout = JUDGE_POLL if timeout is None else min(timeout, JUDGE_POLL)
             if deadline is not None:
                 left = max(0.0, deadline - time.monotonic())
                 timeout = left if timeout is None else min(timeout, left)
@@ -257,6 +267,9 @@ class WorkerPool(DispatchMixin, ShutdownMixin):
                     self._on_frames_locked(worker, got, deliveries)
                 for worker in dead:
                     self._on_death_locked(worker, deliveries)
+                for worker in [w for w in self._unjudged if not w.sending]:
+                    self._unjudged.remove(worker)
+                    self._judge_locked(worker, deliveries)
                 late = overdue(self._workers, time.monotonic())
                 for worker in late:
                     # Its death (noticed on a later pass) puts the tasks queued
@@ -324,6 +337,16 @@ class WorkerPool(DispatchMixin, ShutdownMixin):
             w.sentinel_watched = False
         if not w.sending:
             close_quietly(w.conn)
+        else:
+            # Another thread is writing it a batch right now: whether those tasks
+            # reached it (and may have run) is known only once the write ends.
+            self._unjudged.append(w)
+            return
+        self._judge_locked(w, out)
+
+    def _judge_locked(self, w: WorkerProc, out: list[Delivery]) -> None:
+        """Settle a dead worker's tasks: the one it was running fails, the rest
+        (never started, or never written to it) go back to the queue."""
         tasks = list(w.outstanding)
         w.outstanding.clear()
         w.batches.clear()

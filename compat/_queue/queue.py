@@ -33,9 +33,10 @@ import pickle
 import time
 import types
 import warnings
+import weakref
 from multiprocessing.connection import Pipe as _pipe
 from queue import Empty, Full
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .._errors import CompatError
 from .._stdlib import (
@@ -67,6 +68,18 @@ from .transport import (
 )
 
 __all__ = ["Empty", "Full", "Queue"]
+
+
+def _weak_method(obj: Any, method: Callable[[Any], None]) -> Callable[[], None]:
+    """``obj.method`` without a strong reference to ``obj`` (nothing once it is gone)."""
+    ref = weakref.ref(obj)
+
+    def call() -> None:
+        target = ref()
+        if target is not None:
+            method(target)
+
+    return call
 
 
 class Queue(EndOfStreamMixin):
@@ -130,7 +143,9 @@ class Queue(EndOfStreamMixin):
             RING_AT,
             self._registry.ring,
         )
-        self._transport.on_stall = self._on_stall
+        # Through a weak reference: the exit finalizer keeps the sender, and so the
+        # transport, alive; a bound method there would keep this queue alive forever.
+        self._transport.on_stall = _weak_method(self, Queue._on_stall)
         self._pickling = Pickling(self._transport.encode)
         self._frame = (
             self._pickling.stream_frame
