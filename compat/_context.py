@@ -147,9 +147,11 @@ class Context:
         from multiprocessing.managers import SyncManager
 
         from ._native.lifeline import arm, make_lifeline
+        from ._native.threads import async_signals_blocked
 
         manager = SyncManager(ctx=self.mp_context)
-        manager.start(arm, (make_lifeline(),))
+        with async_signals_blocked(self.method):  # arm() unblocks them in the server
+            manager.start(arm, (make_lifeline(),))
         return manager
 
     # Queues, pipes and pools: compat's own, bound to this context

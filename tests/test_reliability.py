@@ -273,9 +273,7 @@ def test_workers_dying_while_they_start_break_the_pool_instead_of_hanging(
     # Before: with the message transport (Windows) only the pipe's end of file
     # told of a dead worker, and the duplicate hides it: map() waited forever.
     ctx = multiprocessing.get_context(start_method)
-    pool = _DupHandlePool(
-        1, initializer=t.exit_in_initializer, context=ctx, _transport="message"
-    )
+    pool = _DupHandlePool(1, initializer=t.exit_in_initializer, context=ctx, _transport="message")
     try:
         result = pool.map_async(t.identity, range(3))
         with pytest.raises(ChildError, match="died before they finished starting"):
@@ -316,12 +314,14 @@ _BLOCKING = ["pool.map", "pool.imap", "apply_async", "executor.map", "result", "
 @pytest.mark.parametrize(
     ("what", "to"),
     [(w, "group") for w in _BLOCKING]
-    + [(w, "parent") for w in ("pool.map", "executor.map", "result", "child")],
+    + [(w, "parent") for w in ("pool.map", "executor.map", "result", "child")]
+    + [(w, "group-early") for w in ("pool.map", "executor.map", "child")],
 )
 def test_ctrl_c_raises_once_and_leaves_nothing(start_method: str, what: str, to: str) -> None:
-    """SIGINT to the terminal's foreground group (every process gets it) or to the
-    parent alone: one KeyboardInterrupt in the parent, no traceback from any worker,
-    the whole tree gone within 2 s, and a new Pool works in the same program."""
+    """SIGINT to the terminal's foreground group (every process gets it), also while
+    the children are still starting, or to the parent alone: one KeyboardInterrupt in
+    the parent, no traceback from any worker, the whole tree gone within 2 s, and a
+    new Pool works in the same program."""
     proc = subprocess.Popen(
         [sys.executable, str(SCRIPTS / "interrupted.py"), what],
         stdout=subprocess.PIPE,
@@ -337,13 +337,17 @@ def test_ctrl_c_raises_once_and_leaves_nothing(start_method: str, what: str, to:
         assert proc.stdout.readline() == "ready\n"
         deadline = time.monotonic() + WAIT
         wanted = 2 if what.startswith(("pool", "apply", "executor", "result")) else 1
+        if to == "group-early":
+            # While its children (and forkserver, resource tracker) are starting.
+            wanted = 1
         while len(tree) < wanted:
             assert time.monotonic() < deadline, "its children did not start"
             time.sleep(0.05)
             tree = descendants(proc.pid)
-        time.sleep(0.5)  # let the tasks start running
+        if to != "group-early":
+            time.sleep(0.5)  # let the tasks start running
         tree = descendants(proc.pid)
-        if to == "group":
+        if to.startswith("group"):
             os.killpg(proc.pid, signal.SIGINT)
         else:
             proc.send_signal(signal.SIGINT)

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .._errors import ChildError, ChildTimeout, signal_name
 from .._exitcodes import normalize_exitcode
-from .._native.threads import main_thread_slice, unblock_async_signals
+from .._native.threads import (
+    async_signals_blocked,
+    exit_interrupted,
+    main_thread_slice,
+    stop_started,
+    unblock_async_signals,
+)
 from .._platform import WINDOWS
 
 if TYPE_CHECKING:
@@ -61,9 +67,12 @@ def _child_main(
 ) -> None:
     """Runs in the child: call the target, send one message describing the outcome.
     ``lifeline`` ends the child as soon as the parent process is gone."""
-    unblock_async_signals()  # started by a compat thread that blocks them
-    if lifeline is not None:
-        lifeline.arm()
+    try:
+        unblock_async_signals()  # its start left them blocked (compat._native.threads)
+        if lifeline is not None:
+            lifeline.arm()
+    except KeyboardInterrupt:  # a Ctrl+C that came while it started
+        exit_interrupted()
     try:
         try:
             value = target(*args, **kwargs)
@@ -140,9 +149,11 @@ def start_child(
         target=_child_main, args=(writer, target, args, kwargs, lifeline), name=None, daemon=False
     )
     try:
-        with main_file_fixup(method):
+        # Blocked while it starts: a Ctrl+C then waits for the child's main function.
+        with main_file_fixup(method), async_signals_blocked(method):
             process.start()
     except BaseException:
+        stop_started(process)
         reader.close()
         writer.close()
         raise

@@ -37,7 +37,13 @@ from typing import Any, Callable, Optional
 
 from .._errors import ChildError
 from .._native.lifeline import make_lifeline
-from .._native.threads import main_thread_slice, unblock_async_signals
+from .._native.threads import (
+    async_signals_blocked,
+    exit_interrupted,
+    main_thread_slice,
+    stop_started,
+    unblock_async_signals,
+)
 from .._platform import WINDOWS
 from .._stdlib import Finalize
 
@@ -91,8 +97,15 @@ class Consumer:
         self._process = ctx.Process(
             target=_consumer_main, args=(child_conn, func, args, kwargs, lifeline), name=name
         )
-        self._process.start()
-        child_conn.close()
+        try:
+            with async_signals_blocked(ctx.get_start_method()):  # compat._native.threads
+                self._process.start()
+        except BaseException:
+            stop_started(self._process)
+            self._conn.close()
+            raise
+        finally:
+            child_conn.close()
         self._started = False
         self._done = False
         self.method: str = ctx.get_start_method()
@@ -269,9 +282,12 @@ def _consumer_main(
 ) -> None:
     """Runs in the child: create the generator and serve requests until it ends
     (or the producer's process is gone: ``lifeline``)."""
-    unblock_async_signals()  # started by a compat thread that blocks them
-    if lifeline is not None:
-        lifeline.arm()
+    try:
+        unblock_async_signals()  # its start left them blocked (compat._native.threads)
+        if lifeline is not None:
+            lifeline.arm()
+    except KeyboardInterrupt:  # a Ctrl+C that came while it started
+        exit_interrupted()
     try:
         gen = func(*args, **kwargs)
         if not hasattr(gen, "send"):

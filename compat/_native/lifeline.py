@@ -153,7 +153,11 @@ def make_lifeline(*, die_with_parent: bool = True) -> Lifeline:
 
 def arm(lifeline: Lifeline) -> None:
     """``lifeline.arm()`` as a function: an initializer for processes compat does not
-    write the main function of (a manager's server)."""
+    write the main function of (a manager's server), which also takes back the
+    signals its start left blocked (see :mod:`compat._native.threads`)."""
+    from .threads import unblock_async_signals
+
+    unblock_async_signals()
     lifeline.arm()
 
 

@@ -41,7 +41,9 @@ from typing import Any, Callable, Optional
 
 __all__ = [
     "SIGNAL_CHECK",
+    "async_signals_blocked",
     "background_thread",
+    "exit_interrupted",
     "main_thread_slice",
     "signals_unblocked",
     "unblock_async_signals",
@@ -60,6 +62,26 @@ ASYNC_SIGNALS = tuple(
 )
 
 _local = threading.local()
+
+
+def exit_interrupted() -> None:
+    """End this process as SIGINT's default action would, without a traceback:
+    exit code -2 (SIGINT) on POSIX, STATUS_CONTROL_C_EXIT on Windows (which compat
+    reports as -2 too)."""
+    import signal
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except Exception:
+            pass
+    if sys.platform == "win32":
+        os._exit(0xC000013A)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
+    os._exit(128 + signal.SIGINT)  # not reached: SIGINT's default action ends us
 
 
 def main_thread_slice(timeout: Optional[float]) -> Optional[float]:
@@ -100,6 +122,11 @@ if sys.platform == "win32":
     def unblock_async_signals() -> None:
         """Windows: nothing to do."""
 
+    @contextmanager
+    def async_signals_blocked(method: Optional[str] = None) -> Iterator[None]:
+        """Windows: nothing to do (no signal masks)."""
+        yield
+
 else:
 
     def _block() -> None:
@@ -125,12 +152,56 @@ else:
         blocked (exec keeps the mask). Those that arrived meanwhile are delivered now."""
         signal.pthread_sigmask(signal.SIG_UNBLOCK, ASYNC_SIGNALS)
 
+    @contextmanager
+    def async_signals_blocked(method: Optional[str] = None) -> Iterator[None]:
+        """Within: :data:`ASYNC_SIGNALS` blocked in this thread, while it starts one of
+        compat's children. The child starts with them blocked (exec keeps the mask)
+        and unblocks them once its main function runs, so a Ctrl+C during its
+        start-up (site, imports, unpickling) neither kills it with a fatal error nor
+        prints a traceback: it is delivered then, and handled quietly. A server the
+        start brings up (forkserver, resource tracker) keeps them blocked; both ignore
+        SIGINT and end when their pipe closes. Here, a signal that arrives meanwhile
+        waits until the block ends, in this thread: none is lost.
+
+        ``method``: the start method. Unless it is fork, multiprocessing's resource
+        tracker is started first, outside the block: its start blocks and then
+        *unblocks* SIGINT and SIGTERM in the calling thread, which would undo the
+        block for whatever starts after it (a forkserver)."""
+        if method is not None and method != "fork":
+            from multiprocessing import resource_tracker
+
+            resource_tracker.ensure_running()
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, ASYNC_SIGNALS)
+        # A child forked meanwhile keeps them blocked too: its main function takes
+        # them back inside its own handler (a Ctrl+C that reached it already would
+        # otherwise go off in the at-fork hook, as an "Exception ignored" there).
+        _local.starting = True
+        try:
+            yield
+        finally:
+            _local.starting = False
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
     def _after_fork_in_child() -> None:
+        # The child's one thread is not one of compat's threads, nor inside a start.
         saved = getattr(_local, "saved", None)
-        if saved is not None:
-            _local.saved = None
+        starting = getattr(_local, "starting", False)
+        _local.saved, _local.starting = None, False
+        if saved is not None and not starting:
             signal.pthread_sigmask(signal.SIG_SETMASK, saved)
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def stop_started(process: object) -> None:
+    """After an exception (a Ctrl+C delivered as a start's block ended) in the code
+    that started ``process``: kill it if it started, so that no one is left waiting
+    for a child nobody holds (multiprocessing joins non-daemonic children at exit)."""
+    try:
+        if getattr(process, "pid", None) is not None and process.exitcode is None:  # type: ignore[attr-defined]
+            process.kill()  # type: ignore[attr-defined]
+            process.join(5)  # type: ignore[attr-defined]
+    except (OSError, ValueError, AssertionError, AttributeError):
+        pass

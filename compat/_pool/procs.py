@@ -7,6 +7,7 @@ import collections
 from typing import Any, Callable, Optional
 
 from .._native.lifeline import make_lifeline
+from .._native.threads import async_signals_blocked, stop_started
 from . import worker as wire
 from .io import make_reader
 from .tasks import Task
@@ -118,8 +119,12 @@ def start_worker(
         # The standard library's names: ForkPoolWorker-3, SpawnPoolWorker-1...
         proc.name = proc.name.replace("Process", "PoolWorker")
         proc.daemon = True
-        proc.start()
+        # Blocked while it starts: a Ctrl+C then reaches worker_main, which ends the
+        # worker quietly, not its interpreter's start-up (a fatal error, a traceback).
+        with async_signals_blocked(method_of(ctx)):
+            proc.start()
     except BaseException:
+        stop_started(proc)
         parent_conn.close()
         raise
     finally:

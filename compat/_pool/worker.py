@@ -26,7 +26,7 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-from .._native.threads import unblock_async_signals
+from .._native.threads import exit_interrupted, unblock_async_signals
 from .._stdlib import (
     CONNECTION_HEADER,
     CONNECTION_LONG_HEADER,
@@ -265,38 +265,18 @@ def worker_main(
     ``"executor"`` (``BaseException`` travels back, as in ``ProcessPoolExecutor``).
     ``lifeline`` (:class:`compat._native.lifeline.Lifeline`) ends the worker as soon
     as the parent process is gone, even in the middle of a task."""
-    unblock_async_signals()  # started by a compat thread that blocks them
-    if lifeline is not None:
-        lifeline.arm()
     try:
+        # Inside the try: a Ctrl+C that arrived while the worker started is
+        # delivered as soon as this unblocks it.
+        unblock_async_signals()  # its start left them blocked (compat._native.threads)
+        if lifeline is not None:
+            lifeline.arm()
         _serve(conn, initializer, initargs, maxtasks, flavour)
     except KeyboardInterrupt:
         # Ctrl+C in a terminal reaches every process of the foreground group; the
         # parent deals with it (its KeyboardInterrupt stops the pool). A worker ends
         # quietly, without the traceback multiprocessing would print for each one.
         exit_interrupted()
-
-
-def exit_interrupted() -> None:
-    """End this process as SIGINT's default action would, without a traceback:
-    exit code -2 (SIGINT) on POSIX, STATUS_CONTROL_C_EXIT on Windows (which compat
-    reports as -2 too)."""
-    import signal
-    import sys
-
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            if stream is not None:
-                stream.flush()
-        except Exception:
-            pass
-    from .._platform import WINDOWS
-
-    if WINDOWS:
-        os._exit(0xC000013A)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGINT)
-    os._exit(128 + signal.SIGINT)  # not reached: SIGINT's default action ends us
 
 
 def _serve(
@@ -314,9 +294,15 @@ def _serve(
         except BaseException as exc:
             # Reported once and not retried: the parent marks the pool broken instead
             # of restarting workers that fail the same way forever.
-            send(_encode_error(0, exc, flavour, kind=INIT_FAILED))
+            try:
+                send(_encode_error(0, exc, flavour, kind=INIT_FAILED))
+            except OSError:
+                pass  # the parent is gone: nobody to tell
             return
-    send(HEADER.pack(READY, 0, 0.0))
+    try:
+        send(HEADER.pack(READY, 0, 0.0))
+    except OSError:
+        return  # the pool ended while this worker started (a Ctrl+C, terminate())
     caught: type[BaseException] = BaseException if flavour == "executor" else Exception
     loads = pickle.loads
     clock = time.perf_counter
