@@ -88,10 +88,45 @@ _LAZY = {
 
 __all__ = ["__version__", *sorted(_LAZY)]
 
+#: Submodules loaded on first use: the registry of OS differences, and one for each
+#: public ``multiprocessing`` submodule (``compat.pool``, ``compat.managers``...; see
+#: compat._submodules) plus ``compat.futures`` for ``concurrent.futures``. Like the
+#: standard library's, they are not in ``__all__``.
+_SUBMODULES = frozenset(
+    {
+        "connection",
+        "context",
+        "differences",
+        "dummy",
+        "forkserver",
+        "futures",
+        "heap",
+        "managers",
+        "pool",
+        "process",
+        "queues",
+        "reduction",
+        "resource_sharer",
+        "resource_tracker",
+        "shared_memory",
+        "sharedctypes",
+        "spawn",
+        "synchronize",
+        "util",
+    }
+)
+
+
+#: The standard library's top-level names that no start method affects, forwarded
+#: (``multiprocessing.reducer`` is the ``multiprocessing.reduction`` module).
+_FORWARDED = frozenset({"SUBDEBUG", "SUBWARNING", "reducer"})
+
 
 def __getattr__(name: str) -> Any:
-    if name == "differences":  # the registry subpackage, loaded on first use
-        return importlib.import_module(".differences", __name__)
+    if name in _SUBMODULES:  # importing it makes it an attribute: no second call
+        return importlib.import_module(f".{name}", __name__)
+    if name in _FORWARDED:
+        return getattr(importlib.import_module("multiprocessing"), name)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'compat' has no attribute {name!r}")
@@ -105,10 +140,31 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | _SUBMODULES | _FORWARDED)
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from . import (
+        connection,
+        context,
+        differences,
+        dummy,
+        forkserver,
+        futures,
+        heap,
+        managers,
+        pool,
+        process,
+        queues,
+        reduction,
+        resource_sharer,
+        resource_tracker,
+        shared_memory,
+        sharedctypes,
+        spawn,
+        synchronize,
+        util,
+    )
     from ._child.child import Child, RemoteTraceback
     from ._child.consumer import Consumer, spawn_consumer
     from ._child.process import Process

@@ -144,3 +144,14 @@ def start_endless_thread(_: object = None) -> int:
 
 def get_state_repr(_: object = None) -> str:
     return repr(_STATE.get("value"))
+
+
+def exit_on(x: int, bad: int) -> int:
+    """``x``, except that the worker exits (code 3) on ``bad``."""
+    if x == bad:
+        os._exit(3)
+    return x
+
+
+def apply_to(func: Any, *args: Any) -> Any:
+    return func(*args)

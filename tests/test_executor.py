@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import pytest
 
-from compat._errors import ChildError
+from compat._errors import ChildError, SpawnError
 from compat._pool.executor import BrokenProcessPool, ProcessPoolExecutor
 from tests import targets_pool as t
 from tests.procs import (
@@ -261,3 +261,75 @@ def test_default_context_is_compats() -> None:
         assert ex._mp_context is compat.get_context().mp_context
     finally:
         ex.shutdown()
+
+
+# -- drop-in: the private attributes, cloudpickle, pre-flight checks, messages -----------
+
+
+def test_private_attributes_stay_in_step(make_executor: ExecutorFactory, tmp_path: Path) -> None:
+    ex = make_executor(2)
+    assert (ex._max_workers, ex._broken, dict(ex._processes)) == (2, False, {})
+    marker = tmp_path / "pid"
+    victim = ex.submit(t.report_pid_and_sleep, str(marker), 60)
+    pid = wait_for_pid(marker)
+    assert pid in ex._processes and all(p.pid == k for k, p in ex._processes.items())
+    hard_kill(pid)
+    assert isinstance(victim.exception(WAIT), BrokenProcessPool)
+    assert ex.submit(t.square, 3).result(WAIT) == 9
+    assert ex._processes and pid not in ex._processes  # replaced, and listed
+    assert ex._broken is False  # one worker's death does not break compat's executor
+    with pytest.raises(AttributeError, match="as_completed"):
+        ex._pending_work_items  # noqa: B018
+    with pytest.raises(AttributeError, match="manages its own workers"):
+        ex._processes = {}
+    ex.shutdown()
+    assert dict(ex._processes) == {}
+
+
+def test_broken_executor_says_why(make_executor: ExecutorFactory) -> None:
+    ex = make_executor(1, initializer=t.initializer_fails, initargs=("no",))
+    with pytest.raises(BrokenProcessPool):
+        ex.submit(t.square, 1).result(WAIT)
+    assert isinstance(ex._broken, str) and "initializer raised RuntimeError: no" in ex._broken
+
+
+def test_lambdas_and_closures_travel_with_cloudpickle(make_executor: ExecutorFactory) -> None:
+    pytest.importorskip("cloudpickle")
+    base = 5
+    ex = make_executor(2, initializer=lambda: t.set_state("set by a lambda"))
+    assert ex.submit(lambda x: x + base, 1).result(WAIT) == 6
+    assert list(ex.map(lambda a, b: a * b + base, [1, 2], [3, 4], chunksize=2)) == [8, 13]
+    assert ex.submit(t.apply_to, lambda: base).result(WAIT) == 5
+    assert ex.submit(t.get_state).result(WAIT) == "set by a lambda"
+
+
+def test_a_lambda_without_cloudpickle_is_refused_in_the_caller(
+    make_executor: ExecutorFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import compat._child.preflight as preflight
+
+    monkeypatch.setattr(preflight, "_cloudpickle", lambda: None)
+    ex = make_executor(1)
+    square = lambda x: x * x  # noqa: E731
+    for what, call in {
+        "ProcessPoolExecutor.submit": lambda: ex.submit(square, 2),
+        "ProcessPoolExecutor.map": lambda: ex.map(square, [2]),
+    }.items():
+        with pytest.raises(SpawnError) as info:
+            call()
+        assert str(info.value).startswith(
+            f"cannot send the function given to {what} to the pool's workers: it is a lambda, "
+            "which cannot be sent by reference: define it with def at module level, or "
+            "install cloudpickle"
+        )
+    with pytest.raises(TypeError, match=r"iterables\[1\]\[1\] is a threading.Lock"):
+        list(ex.map(max, [1, 2], [3, threading.Lock()]))
+    assert ex.submit(t.square, 4).result(WAIT) == 16
+
+
+def test_a_map_chunk_is_numbered_one_way(make_executor: ExecutorFactory) -> None:
+    ex = make_executor(1)
+    with pytest.raises(BrokenProcessPool) as info:
+        list(ex.map(t.exit_on, range(10), [7] * 10, chunksize=2))
+    assert info.value.task == "map chunk 3 (2 item(s)): exit_on"
+    assert "task #" not in str(info.value)

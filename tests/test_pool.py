@@ -6,6 +6,7 @@ the ``pool`` fixture terminates and joins whatever a test leaves, even when it f
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import multiprocessing
 import os
@@ -20,7 +21,7 @@ from typing import Any, Callable
 
 import pytest
 
-from compat._errors import ChildError
+from compat._errors import ChildError, SpawnError
 from compat._pool.pool import Pool
 from tests import targets_pool as t
 from tests.helpers import clean_lines, run_example
@@ -612,3 +613,156 @@ def test_no_file_descriptors_leak(start_method: str) -> None:
         cycle(stop)
     gc.collect()
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+# -- drop-in: the private attributes, cloudpickle, pre-flight checks, messages -----------
+
+
+def test_private_attributes_stay_in_step(make_pool: PoolFactory, tmp_path: Path) -> None:
+    p = make_pool(2)
+    assert (p._state, p._processes, len(p._pool)) == ("RUN", 2, 2)
+    marker = tmp_path / "pid"
+    victim = p.apply_async(t.report_pid_and_sleep, (str(marker), 60))
+    pending = p.map_async(t.square, range(3))
+    it = p.imap(t.square, range(3))
+    assert victim._job in p._cache and p._cache[victim._job] is victim
+    pid = wait_for_pid(marker)
+    assert pid in [w.pid for w in p._pool]
+    hard_kill(pid)
+    with pytest.raises(ChildError):
+        victim.get(WAIT)
+    assert victim._job not in p._cache  # gone before get() returned
+    assert pending.get(WAIT) == [0, 1, 4]
+    assert list(it) == [0, 1, 4]
+    assert p._cache == {}
+    deadline = time.monotonic() + WAIT
+    while (len(p._pool) != 2 or pid in [w.pid for w in p._pool]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(p._pool) == 2 and pid not in [w.pid for w in p._pool]  # the replacement
+    with pytest.raises(AttributeError, match=r"len\(pool\._cache\)"):
+        p._taskqueue  # noqa: B018
+    with pytest.raises(AttributeError, match="close\\(\\), join\\(\\) and terminate\\(\\)"):
+        p._result_handler  # noqa: B018
+    with pytest.raises(AttributeError, match="read-only"):
+        p._pool = []
+    with pytest.raises(AttributeError, match="object has no attribute 'no_such'"):
+        p.no_such  # noqa: B018
+    p.close()
+    assert p._state == "CLOSE"
+    p.join()
+    assert p._pool == []
+    p.terminate()
+    assert p._state == "TERMINATE"
+
+
+def test_lambdas_closures_and_local_classes_travel_with_cloudpickle(
+    make_pool: PoolFactory,
+) -> None:
+    pytest.importorskip("cloudpickle")
+    base = 10
+
+    class Local:
+        def __init__(self, value: int) -> None:
+            self.value = value
+
+        def __reduce__(self) -> Any:  # the result goes back by reference: an int
+            return (int, (self.value,))
+
+    p = make_pool(2, initializer=lambda: t.set_state("lambda initializer"))
+    assert p.map(lambda x: x + base, range(5)) == [10, 11, 12, 13, 14]
+    assert p.starmap(lambda a, b: a * b, [(2, 3), (4, 5)]) == [6, 20]
+    assert list(p.imap(lambda x: -x, range(3))) == [0, -1, -2]
+    assert sorted(p.imap_unordered(lambda x: x * base, range(3), chunksize=2)) == [0, 10, 20]
+    assert p.apply(t.apply_to, (lambda y: y * base, 4)) == 40  # a lambda argument
+    assert p.map(Local, range(3)) == [0, 1, 2]  # a local class
+    assert p.apply(t.identity, (Local(7),)) == 7  # an instance of one, as an argument
+    assert p.apply(t.get_state) == "lambda initializer"
+    assert p.apply(t.square, (3,)) == 9
+
+
+def test_functions_go_by_reference_when_they_can(start_method: str) -> None:
+    from compat._child.preflight import ByValue
+    from compat._pool import worker as wire
+    from compat._pool.payload import encode, prepare_function
+
+    assert prepare_function(t.square, start_method, "Pool.map", eager=True) is t.square
+    blob = encode(wire.APPLY, t.square, (3,), {}, what="Pool.apply_async", layout="apply")
+    assert b"cloudpickle" not in blob and b"tests.targets_pool" in blob
+    if importlib.util.find_spec("cloudpickle") is not None:
+        sent = prepare_function(lambda x: x, start_method, "Pool.map", eager=True)
+        assert isinstance(sent, ByValue)
+        nested = encode(
+            wire.APPLY, t.identity, ([t.square, lambda: 1],), {}, what="x", layout="apply"
+        )
+        # Only the lambda goes by value: the module's function is still a reference.
+        assert b"cloudpickle" in nested and b"tests.targets_pool" in nested
+
+
+def test_the_function_is_checked_once_per_call(
+    make_pool: PoolFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import compat._pool.pool as pool_module
+
+    calls: list[str] = []
+    real = pool_module.prepare_function
+
+    def counting(func: Any, method: Any, what: str, *, eager: bool) -> Any:
+        calls.append(what)
+        return real(func, method, what, eager=eager)
+
+    monkeypatch.setattr(pool_module, "prepare_function", counting)
+    p = make_pool(2)
+    assert p.map(t.square, range(50), chunksize=1) == [i * i for i in range(50)]
+    assert list(p.imap(t.square, range(20))) == [i * i for i in range(20)]
+    assert calls == ["Pool.map", "Pool.imap"]
+
+
+def test_a_lambda_without_cloudpickle_is_refused_in_the_caller(
+    make_pool: PoolFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import compat._child.preflight as preflight
+
+    monkeypatch.setattr(preflight, "_cloudpickle", lambda: None)
+    p = make_pool(1)
+    double = lambda x: x * 2  # noqa: E731
+    calls = {"Pool.map": lambda: p.map(double, [1]), "Pool.apply_async": lambda: p.apply(double)}
+    for what, call in calls.items():
+        with pytest.raises(SpawnError) as info:
+            call()
+        assert str(info.value) == (
+            f"cannot send the function given to {what} to the pool's workers: it is a "
+            "lambda, which cannot be sent by reference: define it with def at module level, "
+            "or install cloudpickle to send it by value"
+        )
+    assert p._cache == {}
+    assert p.map(t.square, [3]) == [9]
+
+
+def test_a_threading_lock_argument_says_what_to_pass_instead(make_pool: PoolFactory) -> None:
+    p = make_pool(1)
+    with pytest.raises(TypeError) as info:
+        p.apply(t.identity, (threading.Lock(),))
+    assert str(info.value).endswith(
+        ": args[0] is a threading.Lock, which works only inside one process, and a pool "
+        "task cannot carry one: give the workers a compat.Lock() through the pool's "
+        "initializer and initargs, use a compat.Manager().Lock(), or create the lock in "
+        "the worker"
+    )
+    with pytest.raises(TypeError, match=r": iterable\[2\]\['e'\] is a threading.Event, "):
+        p.map(t.identity, [1, 2, {"e": threading.Event()}], chunksize=2)
+    assert p._cache == {}
+
+
+def test_a_task_is_numbered_one_way(make_pool: PoolFactory) -> None:
+    p = make_pool(1)
+    with pytest.raises(ChildError) as info:
+        p.starmap(t.exit_on, [(i, 7) for i in range(10)], chunksize=2)
+    assert info.value.task == "starmap chunk 3 (2 item(s)): exit_on"
+    assert "task #" not in str(info.value)
+    with pytest.raises(ChildError) as info:
+        list(p.imap(t.os_exit, [5]))
+    assert info.value.task == "imap item 0: os_exit(5)"
+    with pytest.raises(ChildError) as info:
+        p.apply(t.os_exit, (4,))
+    assert re.fullmatch(r"apply_async task #\d+: os_exit\(4\)", info.value.task or "")
+    assert "chunk" not in str(info.value)

@@ -203,6 +203,7 @@ def test_describe_main_kinds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     def g() -> None: ...
 
     g.__module__ = "__main__"
+    g.__qualname__ = "g"  # as if at module level (a local function is named as one)
     assert "package's __main__.py" in (main_checks.main_reference_problem(g) or "")
 
 
@@ -272,3 +273,131 @@ def test_fork_context_lock_inside_a_compat_queue_is_refused() -> None:
             preflight.check_spawnable("spawn", targets.put_back, (q, 1), {})
     finally:
         q.close()
+
+
+# -- pools and executors; the sentences of issue 16 ---------------------------------------
+
+MODULE_LAMBDA = """
+import sys
+sys.modules["cloudpickle"] = None  # as if it were not installed
+import compat
+double = lambda x: x * 2
+if __name__ == "__main__":
+    try:
+        print("child", compat.spawn_child(double, 2).result(30))
+    except compat.SpawnError as e:
+        print("SpawnError", e)
+    with compat.Pool(1) as p:
+        try:
+            print("pool", p.map(double, [1]))
+        except compat.SpawnError as e:
+            print("SpawnError", e)
+"""
+
+_LAMBDA = (
+    "is a lambda (`double`), which cannot be sent by reference: define it with def at "
+    "module level, or install cloudpickle to send it by value"
+)
+
+
+def test_a_module_level_lambda_is_named_as_a_lambda(start_method: str, tmp_path: Path) -> None:
+    script = tmp_path / "module_lambda.py"
+    script.write_text(MODULE_LAMBDA)
+    proc = run_python(script, method=start_method)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    if start_method == "fork":  # a fork child is not pickled
+        assert lines[0] == "child 4"
+    else:
+        assert lines[0] == (
+            f"SpawnError cannot start a child running <lambda> with {start_method}: target "
+            f"cannot be pickled: it {_LAMBDA}"
+        )
+    # A pool pickles its tasks under every start method.
+    assert lines[1] == (
+        f"SpawnError cannot send the function given to Pool.map to the pool's workers: it {_LAMBDA}"
+    )
+    assert "__main__" not in proc.stdout
+
+
+def test_a_threading_lock_argument_says_what_to_pass_instead(start_method: str) -> None:
+    method = spawnish(start_method)
+    with pytest.raises(compat.SpawnError) as info:
+        compat.get_context(method).spawn_child(targets.echo, threading.Lock())
+    assert str(info.value) == (
+        f"cannot start a child running echo with {method}: args[0] cannot be pickled: it is "
+        "a threading.Lock, which works only inside one process: pass a compat.Lock() instead "
+        "(a child can receive one when it starts), or create the lock in the child"
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "what"),
+    [
+        ("with compat.Pool(2) as p:\n    print(p.map(double, range(3)))\n", "a Pool"),
+        (
+            "with compat.ProcessPoolExecutor(2) as ex:\n"
+            "    print(list(ex.map(double, range(3))))\n",
+            "a ProcessPoolExecutor's workers",
+        ),
+    ],
+    ids=["Pool", "ProcessPoolExecutor"],
+)
+def test_unguarded_pools(start_method: str, tmp_path: Path, code: str, what: str) -> None:
+    script = tmp_path / "unguarded_pool.py"
+    script.write_text("import compat\nfrom tests.targets import double\n\n" + code)
+    proc = run_python(script, method=start_method)
+    line = 4 if what == "a Pool" else 5
+    sentence = (
+        f"unguarded_pool.py starts {what} at line {line} outside `if __name__ == '__main__':`"
+    )
+    if start_method == "fork":
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == "[0, 2, 4]"
+        assert "PortabilityWarning" in proc.stderr and sentence in proc.stderr
+    else:  # one sentence in the parent, before any worker started
+        assert proc.returncode == 1
+        assert f"compat.SpawnError: {sentence}" in proc.stderr
+        assert "bootstrapping" not in proc.stderr and proc.stdout == ""
+        assert proc.stderr.count("Traceback") == 1
+
+
+GUARD_DEFINED_POOL = """
+import sys
+if {block}:
+    sys.modules["cloudpickle"] = None
+import compat
+
+if __name__ == "__main__":
+    def inner(x):
+        return x + 1
+
+    with compat.Pool(1) as p:
+        try:
+            print("result", p.map(inner, [1, 2]))
+        except compat.SpawnError as e:
+            print("SpawnError", e)
+"""
+
+
+@pytest.mark.parametrize("block", [True, False], ids=["no-cloudpickle", "cloudpickle"])
+def test_pool_function_defined_under_the_guard(
+    start_method: str, tmp_path: Path, block: bool
+) -> None:
+    if not block:
+        pytest.importorskip("cloudpickle")
+    script = tmp_path / "guarded_pool.py"
+    script.write_text(GUARD_DEFINED_POOL.format(block=block))
+    proc = run_python(script, method=start_method)
+    assert proc.returncode == 0, proc.stderr
+    problem = "function 'inner' is defined inside `if __name__ == '__main__':` in guarded_pool.py"
+    if start_method == "fork":  # the forked worker has it; other OSes' workers do not
+        assert proc.stdout.strip() == "result [2, 3]"
+        assert ("PortabilityWarning" in proc.stderr and problem in proc.stderr) == block
+    elif block:
+        assert proc.stdout.startswith(
+            "SpawnError cannot send the function given to Pool.map to "
+            f"{start_method} workers: {problem}"
+        )
+    else:  # by value
+        assert proc.stdout.strip() == "result [2, 3]"

@@ -136,16 +136,74 @@ def test_use_after_close(plan: Any) -> None:
     q.put(1)
     q.close()
     q.close()  # idempotent
-    for call in (lambda: q.put(2), q.get, q.get_nowait, q.qsize, q.empty, lambda: list(q)):
+    for call in (lambda: q.put(2), q.get, q.get_nowait, lambda: list(q)):
         with pytest.raises(ValueError, match="is closed"):
             call()
+    assert (q.qsize(), q.full()) == (1, False)  # as the standard library's
+    with pytest.raises(OSError, match="handle is closed"):
+        q.empty()
     q.join_thread()
     s = SimpleQueue(_plan=plan)
     s.close()
-    with pytest.raises(ValueError, match="is closed"):
-        s.put(1)
-    with pytest.raises(ValueError, match="is closed"):
-        s.get()
+    for call in (lambda: s.put(1), s.get, s.empty):
+        with pytest.raises(OSError, match="handle is closed"):
+            call()
+
+
+#: Every operation on a closed queue, for the comparison with the standard library.
+_CLOSED_OPS: dict[str, Any] = {
+    "put": lambda q: q.put(1),
+    "put_nowait": lambda q: q.put_nowait(1),
+    "get": lambda q: q.get(),
+    "get_nowait": lambda q: q.get_nowait(),
+    "get(timeout)": lambda q: q.get(timeout=0.01),
+    "empty": lambda q: q.empty(),
+    "full": lambda q: q.full(),
+    "qsize": lambda q: q.qsize(),
+    "close": lambda q: q.close(),
+    "join_thread": lambda q: q.join_thread(),
+    "cancel_join_thread": lambda q: q.cancel_join_thread(),
+    "task_done": lambda q: q.task_done(),
+    "join": lambda q: q.join(),
+}
+
+
+def _after_close(make: Any, use: str, op: Any) -> str:
+    """What ``op`` does on a queue closed after ``use``: its result, or its exception type."""
+    q = make()
+    if use != "never":
+        q.put(5)
+    if use == "put, get":
+        assert q.get() == 5  # put() has returned: the item is there
+        if hasattr(q, "task_done"):
+            q.task_done()
+    q.close()
+    if hasattr(q, "join_thread"):
+        q.join_thread()  # the standard library's feeder closes the pipe after close()
+    try:
+        return f"returned {op(q)!r}"
+    except Exception as exc:
+        return type(exc).__name__
+
+
+@pytest.mark.parametrize("use", ["never", "put", "put, get"])
+@pytest.mark.parametrize("kind", ["Queue", "JoinableQueue", "SimpleQueue"])
+def test_closed_queues_raise_what_the_standard_library_raises(kind: str, use: str) -> None:
+    # Each operation after close(), on a queue never used, one this process put on, and
+    # one it emptied: the exception type (or the answer) of this Python's multiprocessing.
+    std_ctx = multiprocessing.get_context()
+    ours = {"Queue": Queue, "JoinableQueue": JoinableQueue, "SimpleQueue": SimpleQueue}[kind]
+    compared = 0
+    for name, op in _CLOSED_OPS.items():
+        if not hasattr(ours, name.split("(")[0]):
+            continue
+        if name == "join" and use == "put":
+            continue  # an unfinished item: join() waits, in both
+        std = _after_close(getattr(std_ctx, kind), use, op)
+        got = _after_close(ours, use, op)
+        assert got == std, f"{kind} {use}: {name}: compat {got}, multiprocessing {std}"
+        compared += 1
+    assert compared >= 3
 
 
 def test_join_thread_before_close() -> None:

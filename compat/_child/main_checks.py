@@ -75,6 +75,10 @@ def main_file_fixup(method: str) -> Iterator[None]:
 def main_reference_problem(obj: Any) -> Optional[str]:
     """Why a spawned child could not find ``obj`` (defined in ``__main__``), or None."""
     name = getattr(obj, "__qualname__", getattr(obj, "__name__", repr(obj)))
+    if "<" in name:
+        # A lambda, or an object defined inside a function: no name leads to it in
+        # any process, guard or not (compat._child.hints says what to do instead).
+        return None
     kind, file = describe_main()
     what = "class" if isinstance(obj, type) else "function"
     if kind == "interactive":
@@ -90,14 +94,12 @@ def main_reference_problem(obj: Any) -> Optional[str]:
         )
     assert file is not None
     top = name.split(".", 1)[0]
-    if "<locals>" in name:
-        return None  # pickle itself refuses local objects, with a clear path
     defined = _top_level_names(file)
     if defined is not None and top not in defined:
         return (
             f"{what} {name!r} is defined inside `if __name__ == '__main__':` in "
             f"{os.path.basename(file)}, which spawned children skip; define it at "
-            "module level"
+            "module level, or install cloudpickle to send it by value"
         )
     return None
 

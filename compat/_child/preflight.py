@@ -17,17 +17,23 @@ from __future__ import annotations
 
 import io
 import pickle
+import sys
 import types
 from typing import Any, Callable, Optional
 
 from .._errors import SpawnError
 from .._platform import WINDOWS
 from .._stdlib import inherited_types, semlock_of
+from .hints import explain, kind_of
 from .main_checks import main_reference_problem
 
 __all__ = [
+    "ByValue",
+    "by_reference",
     "check_parts",
     "check_spawnable",
+    "cloudpickle_or_none",
+    "locate",
 ]
 
 
@@ -66,6 +72,12 @@ class _CheckPickler(pickle.Pickler):
         if getattr(type(obj), "_compat_shared_by_inheritance", False):
             _check_semlocks(obj, self.method, self.path)  # compat's queues hold locks too
             return "inherited"
+        reducer = self.dispatch_table.get(type(obj))
+        if getattr(reducer, "__module__", None) == "multiprocessing.sharedctypes":
+            # A raw shared ctypes object (RawValue, Value(lock=False)): it travels
+            # only when a process starts, as the documentation's sharedctypes example
+            # passes it; its reducer registered the type with ForkingPickler.
+            return "inherited"
         if isinstance(obj, (types.FunctionType, type)) and obj.__module__ in (
             "__main__",
             "__mp_main__",
@@ -96,10 +108,15 @@ def _check_semlocks(obj: Any, method: str, path: str, depth: int = 0) -> None:
                 _check_semlocks(value, method, path, depth + 1)
 
 
-def _locate(obj: Any, method: str, path: str, depth: int = 0) -> str:
-    """The path of the first part of ``obj`` that cannot be pickled."""
-    if depth > 20:
-        return path
+def locate(
+    obj: Any, path: str, fails: Callable[[Any, str], bool], depth: int = 0
+) -> tuple[str, Any]:
+    """Where ``obj``, which ``fails``, fails: the path and value of its innermost part
+    for which ``fails(part, path)`` holds, or of an outer part that
+    :func:`~compat._child.hints.explain` can name (a ``threading.Event`` is named as
+    one, not as the lock inside it)."""
+    if depth > 20 or kind_of(obj) is not None:
+        return path, obj
     items: list[tuple[str, Any]] = []
     if isinstance(obj, dict):
         for key, value in obj.items():
@@ -113,9 +130,9 @@ def _locate(obj: Any, method: str, path: str, depth: int = 0) -> str:
         if isinstance(state, dict) and not isinstance(obj, (type, types.FunctionType)):
             items = [(f"{path}.{key}", value) for key, value in state.items()]
     for sub_path, value in items:
-        if _pickle_problem(value, method, sub_path) is not None:
-            return _locate(value, method, sub_path, depth + 1)
-    return path
+        if fails(value, sub_path):
+            return locate(value, sub_path, fails, depth + 1)
+    return path, obj
 
 
 def _pickle_problem(obj: Any, method: str, path: str) -> Optional[BaseException]:
@@ -130,24 +147,67 @@ def _pickle_problem(obj: Any, method: str, path: str) -> Optional[BaseException]
     return None
 
 
+_UNSET: Any = object()
+_cloudpickle_module: Any = _UNSET
+
+
 def _cloudpickle() -> Any:
-    try:
-        import cloudpickle
-    except ImportError:
-        return None
-    return cloudpickle
+    # Imported once: a failed import searches the whole path again each time.
+    global _cloudpickle_module
+    if _cloudpickle_module is _UNSET:
+        try:
+            import cloudpickle
+        except ImportError:
+            cloudpickle = None
+        _cloudpickle_module = cloudpickle
+    return _cloudpickle_module
 
 
-class _ByValue:
-    """Carries an object to a spawned child through cloudpickle (by value)."""
+def cloudpickle_or_none() -> Any:
+    """The ``cloudpickle`` module when it is installed, else None."""
+    return _cloudpickle()
+
+
+class ByValue:
+    """Carries an object to another process through cloudpickle (by value). The
+    receiving side needs only ``pickle.loads`` and an importable cloudpickle.
+    Pickled once however often it is sent (a map's function, chunk after chunk)."""
+
+    __slots__ = ("_blob", "obj")
 
     def __init__(self, obj: Any) -> None:
         self.obj = obj
+        self._blob: Optional[bytes] = None
+
+    def blob(self) -> bytes:
+        """cloudpickle's bytes for the object (raises what cloudpickle raises)."""
+        if self._blob is None:
+            self._blob = _cloudpickle().dumps(self.obj, pickle.HIGHEST_PROTOCOL)
+        return self._blob
 
     def __reduce__(self) -> tuple[Callable[..., Any], tuple[bytes]]:
-        import cloudpickle
+        return (pickle.loads, (self.blob(),))
 
-        return (cloudpickle.loads, (cloudpickle.dumps(self.obj),))
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:  # a fork child gets the carrier
+        return self.obj(*args, **kwargs)
+
+
+def by_reference(obj: Any) -> bool:
+    """Whether pickle sends ``obj`` (a function or class) by reference: its module
+    and qualified name lead back to it. Lambdas, functions and classes defined inside
+    a function, and objects replaced in their module do not."""
+    qualname = getattr(obj, "__qualname__", None)
+    module_name = getattr(obj, "__module__", None)
+    if not isinstance(qualname, str) or not isinstance(module_name, str) or "<" in qualname:
+        return False
+    found = sys.modules.get(module_name)
+    if found is None:
+        return True  # pickle imports it, and so does the receiving process
+    for part in qualname.split("."):
+        found = getattr(found, part, _UNSET)
+        if found is _UNSET:
+            return False
+    return found is obj
 
 
 def check_spawnable(
@@ -181,32 +241,48 @@ def check_spawnable(
 
 def check_parts(method: str, parts: list[tuple[str, Any]], *, what: str) -> dict[str, Any]:
     """Check each (path, value) for a ``method`` child; return replacements
-    (cloudpickle wrappers) by path, or raise :class:`SpawnError`."""
+    (cloudpickle carriers) by path, or raise :class:`SpawnError`."""
     cloudpickle = _cloudpickle()
     fixed: dict[str, Any] = {}
     for path, value in parts:
         problem = _pickle_problem(value, method, path)
         if problem is None:
             continue
-        if cloudpickle is not None:
-            try:
-                cloudpickle.dumps(value)
-            except Exception:
-                pass
-            else:
-                fixed[path] = _ByValue(value)
-                continue
-        if isinstance(problem, _Problem):
-            raise SpawnError(f"cannot start {what} with {method}: {path}: {problem}") from None
-        where = _locate(value, method, path)
-        hint = (
-            ""
-            if cloudpickle is not None
-            else "; define it at module level, or install cloudpickle to send lambdas "
-            "and closures by value"
-        )
-        raise SpawnError(
-            f"cannot start {what} with {method}: {where} cannot be pickled "
-            f"({type(problem).__name__}: {problem}){hint}"
-        ) from problem
+        if cloudpickle is None:
+            if isinstance(problem, _Problem):
+                raise SpawnError(f"cannot start {what} with {method}: {path}: {problem}") from None
+            raise _unpicklable(what, method, path, value, problem, None)
+        carrier = ByValue(value)
+        try:
+            carrier.blob()
+        except Exception as exc:
+            raise _unpicklable(what, method, path, value, exc, cloudpickle) from exc
+        fixed[path] = carrier
     return fixed
+
+
+def _unpicklable(
+    what: str, method: str, path: str, value: Any, problem: BaseException, cloudpickle: Any
+) -> SpawnError:
+    """The error for ``value`` that neither pickle nor (when given) cloudpickle can send."""
+
+    def fails(part: Any, at: str) -> bool:
+        if cloudpickle is None:
+            return _pickle_problem(part, method, at) is not None
+        try:
+            cloudpickle.dumps(part)
+        except Exception:
+            return True
+        return False
+
+    where, part = locate(value, path, fails)
+    hint = explain(part, receiver="child")
+    if hint is None or (cloudpickle is not None and kind_of(part) in ("lambda", "local")):
+        hint = f"cannot be pickled ({type(problem).__name__}: {problem})"
+        if cloudpickle is None:
+            hint += "; define it at module level, or install cloudpickle to send it by value"
+    else:
+        hint = f"cannot be pickled: it {hint}"
+    error = SpawnError(f"cannot start {what} with {method}: {where} {hint}")
+    error.__cause__ = problem
+    return error

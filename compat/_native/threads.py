@@ -78,10 +78,11 @@ def exit_interrupted() -> None:
         except Exception:
             pass
     if sys.platform == "win32":
-        os._exit(0xC000013A)
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGINT)
-    os._exit(128 + signal.SIGINT)  # not reached: SIGINT's default action ends us
+        os._exit(0xC000013A)  # STATUS_CONTROL_C_EXIT
+    else:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+        os._exit(128 + signal.SIGINT)  # not reached: SIGINT's default action ends us
 
 
 def main_thread_slice(timeout: Optional[float]) -> Optional[float]:
@@ -158,19 +159,24 @@ else:
         compat's children. The child starts with them blocked (exec keeps the mask)
         and unblocks them once its main function runs, so a Ctrl+C during its
         start-up (site, imports, unpickling) neither kills it with a fatal error nor
-        prints a traceback: it is delivered then, and handled quietly. A server the
-        start brings up (forkserver, resource tracker) keeps them blocked; both ignore
-        SIGINT and end when their pipe closes. Here, a signal that arrives meanwhile
-        waits until the block ends, in this thread: none is lost.
+        prints a traceback: it is delivered then, and handled quietly. Here, a signal
+        that arrives meanwhile waits until the block ends, in this thread: none is
+        lost.
 
-        ``method``: the start method. Unless it is fork, multiprocessing's resource
-        tracker is started first, outside the block: its start blocks and then
-        *unblocks* SIGINT and SIGTERM in the calling thread, which would undo the
-        block for whatever starts after it (a forkserver)."""
+        ``method``: the start method. Unless it is fork, multiprocessing's servers
+        are started first, outside the block. The resource tracker's start blocks
+        and then *unblocks* SIGINT and SIGTERM in the calling thread, which would end
+        the block early. A forkserver started inside it would keep them blocked for
+        good, and so would every process it forks, ``Process`` children included
+        (their ``terminate()`` would do nothing)."""
         if method is not None and method != "fork":
             from multiprocessing import resource_tracker
 
             resource_tracker.ensure_running()
+            if method == "forkserver":
+                from multiprocessing import forkserver
+
+                forkserver.ensure_running()
         old = signal.pthread_sigmask(signal.SIG_BLOCK, ASYNC_SIGNALS)
         # A child forked meanwhile keeps them blocked too: its main function takes
         # them back inside its own handler (a Ctrl+C that reached it already would

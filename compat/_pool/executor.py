@@ -10,21 +10,29 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterable, Iterator, MutableMapping
-from concurrent.futures import Future, InvalidStateError
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
 from concurrent.futures import process as _cf_process
-from concurrent.futures import wait as futures_wait
 from typing import Any, Callable, Optional, TypeVar
 
+from .._child.main_checks import check_main_guard
 from .._context import resolve_context
 from .._cpu import resolve_worker_count
 from .._errors import ChildError
-from .._native.threads import main_thread_slice
-from .._stdlib import ExecutorRemoteTraceback
 from . import worker as wire
+from .futures import (
+    SignalAwareFuture,
+    batched,
+    cancel,
+    chain_from_iterable_of_lists,
+    make_task,
+    result_or_cancel,
+)
 from .manager import RUN, WorkerPool
+from .payload import prepare_function
 from .procs import method_of
-from .tasks import Task, check_timeout
+from .stdlib_attrs import ExecutorAttributes
+from .tasks import check_timeout
 
 __all__ = ["BrokenProcessPool", "ProcessPoolExecutor"]
 
@@ -46,42 +54,6 @@ class BrokenProcessPool(ChildError, _cf_process.BrokenProcessPool):
     __module__ = "compat"
 
 
-class _Future(Future[_T]):
-    """A ``concurrent.futures.Future`` whose indefinite ``result()`` and
-    ``exception()`` in the main thread still notice Ctrl+C: they wake every
-    ``SIGNAL_CHECK`` seconds to look (see :mod:`compat._native.threads`)."""
-
-    def result(self, timeout: Optional[float] = None) -> _T:
-        self._wait_noticing_signals(timeout)
-        return super().result(timeout)
-
-    def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
-        self._wait_noticing_signals(timeout)
-        return super().exception(timeout)
-
-    def _wait_noticing_signals(self, timeout: Optional[float]) -> None:
-        step = main_thread_slice(timeout)
-        if step != timeout:
-            while not self.done():
-                futures_wait([self], timeout=step)
-
-
-class _FutureSink:
-    __slots__ = ("future",)
-
-    def __init__(self, future: Future[Any]) -> None:
-        self.future = future
-
-    def _deliver(self, index: int, ok: bool, value: Any) -> None:
-        try:
-            if ok:
-                self.future.set_result(value)
-            else:
-                self.future.set_exception(value)
-        except InvalidStateError:  # cancelled while it waited
-            pass
-
-
 _live: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
 _atexit_registered = False
 
@@ -100,7 +72,7 @@ def _python_exit() -> None:
         core.join()
 
 
-class ProcessPoolExecutor(_cf_process.ProcessPoolExecutor):
+class ProcessPoolExecutor(ExecutorAttributes, _cf_process.ProcessPoolExecutor):
     """A drop-in ``concurrent.futures.ProcessPoolExecutor``.
 
     ``submit``, ``map`` (``timeout``, ``chunksize``, and ``buffersize`` on every
@@ -124,6 +96,15 @@ class ProcessPoolExecutor(_cf_process.ProcessPoolExecutor):
     with :class:`compat.ChildTimeout` (a ``TimeoutError``) and the worker and its
     process tree are killed and replaced, on every OS. Workers end as soon as the
     executor's process ends, however it ends (SIGKILL included).
+
+    Checked in the caller, as for :class:`compat.Pool`: the first ``submit()`` or
+    ``map()`` from the top level of a script outside ``if __name__ == "__main__":``
+    raises :class:`compat.SpawnError` under spawn and forkserver before any worker
+    starts (a :class:`compat.PortabilityWarning` under fork); a function the workers
+    cannot get raises it too, once per ``map``. With cloudpickle installed, lambdas,
+    closures and local classes travel by value, on every start method. The private
+    attributes ``_processes``, ``_max_workers`` and ``_broken`` are kept in step
+    (:mod:`compat._pool.stdlib_attrs`).
 
     Windows: at most 61 workers (``max_workers must be <= 61``), like the standard
     library (POOL-02). Linux/macOS: workers start on demand, except under fork,
@@ -155,6 +136,9 @@ class ProcessPoolExecutor(_cf_process.ProcessPoolExecutor):
             raise TypeError("initializer must be a callable")
         self._initializer = initializer  # type: ignore[assignment]
         self._initargs = tuple(initargs)
+        method = method_of(ctx)
+        if initializer is not None and method != "fork":  # fork pickles nothing
+            initializer = prepare_function(initializer, method, "ProcessPoolExecutor", eager=False)
         core = WorkerPool(
             ctx,
             self._max_workers,
@@ -182,7 +166,6 @@ class ProcessPoolExecutor(_cf_process.ProcessPoolExecutor):
         core.lazy = core.method != "fork"
         self._shutdown_lock = threading.Lock()
         self._shutdown_thread = False
-        self._broken = False
         self._core = core
         self._started = False
         _live.add(core)
@@ -192,16 +175,6 @@ class ProcessPoolExecutor(_cf_process.ProcessPoolExecutor):
             _atexit_registered = True
         # Collected without shutdown(): finish the submitted work, then stop.
         weakref.finalize(self, core.close)
-
-    @property
-    def _processes(self) -> MutableMapping[int, Any]:
-        """pid -> ``Process`` of the live workers (the standard library's attribute)."""
-        core = self._core
-        return {p.pid: p for p in core.processes} if core is not None else {}
-
-    @_processes.setter
-    def _processes(self, value: MutableMapping[int, Any]) -> None:
-        raise AttributeError("compat.ProcessPoolExecutor manages its own workers")
 
     def _live_core(self) -> WorkerPool:
         core = self._core
@@ -217,6 +190,7 @@ class ProcessPoolExecutor(_cf_process.ProcessPoolExecutor):
         if sys.is_finalizing():
             raise RuntimeError("cannot schedule new futures after interpreter shutdown")
         if not self._started:
+            check_main_guard(core.method or "spawn", "a ProcessPoolExecutor's workers")
             if not core.lazy:
                 core.start_workers()
             core.start_thread(f"compat-ProcessPoolExecutor-{id(self):x}")
@@ -243,8 +217,9 @@ class ProcessPoolExecutor(_cf_process.ProcessPoolExecutor):
     ) -> Future[_T]:
         with self._shutdown_lock:
             core = self._live_core()
-            future: Future[_T] = _Future()
-            task = _make_task(future, wire.APPLY, fn, args, kwargs, "submit")
+            sent = prepare_function(fn, core.method, "ProcessPoolExecutor.submit", eager=False)
+            future: Future[_T] = SignalAwareFuture()
+            task = make_task(future, wire.APPLY, fn, sent, args, kwargs, "submit")
             if task is not None:
                 task.timeout = limit
                 core.submit([task], lazy=core.lazy)
@@ -268,13 +243,21 @@ class ProcessPoolExecutor(_cf_process.ProcessPoolExecutor):
         if buffersize is not None and buffersize < 1:
             raise ValueError("buffersize must be None or > 0")
         end_time = None if timeout is None else timeout + time.monotonic()
-        chunks = _batched(zip(*iterables), chunksize)
+        assert self._core is not None
+        # Once per map, not per item (and, as in the standard library, nothing starts
+        # before the first chunk is submitted).
+        sent = prepare_function(fn, self._core.method, "ProcessPoolExecutor.map", eager=True)
+        chunks = batched(zip(*iterables), chunksize)
+        numbers = itertools.count()
 
         def submit_chunk(chunk: tuple[Any, ...]) -> Future[list[_T]]:
             with self._shutdown_lock:
                 core = self._live_core()
-                future: Future[list[_T]] = _Future()
-                task = _make_task(future, wire.STARMAP, fn, chunk, None, "map")
+                future: Future[list[_T]] = SignalAwareFuture()
+                index = next(numbers)
+                task = make_task(
+                    future, wire.STARMAP, fn, sent, chunk, None, "map", index, index * chunksize
+                )
                 if task is not None:
                     core.submit([task], lazy=core.lazy)
                 return future
@@ -294,14 +277,14 @@ class ProcessPoolExecutor(_cf_process.ProcessPoolExecutor):
                         if chunk is not None:
                             fs.appendleft(submit_chunk(chunk))
                     if end_time is None:
-                        yield _result_or_cancel(fs.pop())
+                        yield result_or_cancel(fs.pop())
                     else:
-                        yield _result_or_cancel(fs.pop(), end_time - time.monotonic())
+                        yield result_or_cancel(fs.pop(), end_time - time.monotonic())
             finally:
                 for future in fs:
                     future.cancel()
 
-        return _chain_from_iterable_of_lists(result_iterator())
+        return chain_from_iterable_of_lists(result_iterator())
 
     def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
         """As the standard library (``shutdown(wait=True)``), except on Ctrl+C
@@ -321,7 +304,7 @@ class ProcessPoolExecutor(_cf_process.ProcessPoolExecutor):
         with self._shutdown_lock:
             self._shutdown_thread = True
         if cancel_futures:
-            _cancel(core.take_pending())
+            cancel(core.take_pending())
         core.close()
         if wait:
             core.join()
@@ -341,7 +324,7 @@ class ProcessPoolExecutor(_cf_process.ProcessPoolExecutor):
             return
         with self._shutdown_lock:
             self._shutdown_thread = True
-        _cancel(core.take_pending())
+        cancel(core.take_pending())
         core.terminate(kill=kill)
         core.join()
 
@@ -356,62 +339,3 @@ def _default_context(*, avoid_fork: bool) -> Any:
         methods = multiprocessing.get_all_start_methods()
         ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     return ctx
-
-
-def _make_task(
-    future: Future[Any], kind: int, fn: Any, args: Any, kwargs: Any, label: str
-) -> Optional[Task]:
-    try:
-        blob = wire.dumps((kind, fn, args, kwargs))
-    except Exception as exc:
-        # The standard library sets the pickling error, with its traceback as a
-        # _RemoteTraceback cause, on the future.
-        import traceback
-
-        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        exc.__cause__ = ExecutorRemoteTraceback(f'\n"""\n{text}"""')  # type: ignore[arg-type]
-        future.set_exception(exc)
-        return None
-    return Task(
-        _FutureSink(future),
-        0,
-        kind,
-        fn,
-        args,
-        label,
-        blob,
-        start=future.set_running_or_notify_cancel,
-    )
-
-
-def _cancel(tasks: list[Task]) -> None:
-    for task in tasks:
-        sink = task.sink
-        if isinstance(sink, _FutureSink):
-            sink.future.cancel()
-
-
-def _batched(iterable: Iterator[Any], n: int) -> Iterator[tuple[Any, ...]]:
-    it = iter(iterable)
-    while True:
-        chunk = tuple(itertools.islice(it, n))
-        if not chunk:
-            return
-        yield chunk
-
-
-def _result_or_cancel(future: Future[Any], timeout: Optional[float] = None) -> Any:
-    try:
-        try:
-            return future.result(timeout)
-        finally:
-            future.cancel()
-    finally:
-        del future
-
-
-def _chain_from_iterable_of_lists(iterable: Iterator[list[Any]]) -> Iterator[Any]:
-    for element in iterable:
-        element.reverse()
-        while element:
-            yield element.pop()

@@ -5,23 +5,28 @@ from __future__ import annotations
 import itertools
 import threading
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from multiprocessing import pool as _mp_pool
 from typing import Any, Callable, Optional, TypeVar
 
+from .._child.main_checks import check_main_guard
 from .._context import resolve_context
 from .._cpu import resolve_worker_count
 from .._errors import ChildError
 from .._native.threads import background_thread
 from .._stdlib import Finalize
 from . import worker as wire
-from .manager import RUN, TERMINATE, WorkerPool
+from .feed import feed, make_task
+from .manager import RUN, WorkerPool
+from .payload import prepare_function
+from .procs import method_of
 from .results import (
     ApplyResult,
     IMapIterator,
     IMapUnorderedIterator,
     MapResult,
 )
+from .stdlib_attrs import PoolAttributes
 from .tasks import Task, check_timeout
 
 __all__ = ["Pool"]
@@ -29,13 +34,8 @@ __all__ = ["Pool"]
 _S = TypeVar("_S")
 _T = TypeVar("_T")
 
-#: Tasks an imap feeder keeps queued per worker before it waits for room: enough for
-#: full batches, bounded so that an endless generator does not fill the memory (the
-#: standard library gets the same bound from its full task pipe).
-_FEED_AHEAD = 1024
 
-
-class Pool(_mp_pool.Pool):
+class Pool(PoolAttributes, _mp_pool.Pool):
     """A pool of worker processes with the interface of ``multiprocessing.Pool``.
 
     ``apply``, ``apply_async`` (``callback``, ``error_callback``), ``map``,
@@ -83,6 +83,17 @@ class Pool(_mp_pool.Pool):
       OS the same (the kill is SIGKILL on POSIX, TerminateProcess on Windows).
     - Workers end as soon as the pool's process ends, however it ends (SIGKILL
       included), on every OS: see :func:`compat.get_context`.
+    - Checked in the caller, as for :class:`compat.Process`: a pool started at the
+      top level of a script outside ``if __name__ == "__main__":`` raises
+      :class:`compat.SpawnError` under spawn and forkserver before any worker starts
+      (a :class:`compat.PortabilityWarning` under fork), and so does a function the
+      workers cannot get, once per call (see :mod:`compat._pool.payload`). With
+      cloudpickle installed, lambdas, closures and local classes (function, initializer
+      or arguments) travel by value, on every start method; everything else still
+      goes by reference.
+    - The private attributes programs read, ``_pool`` (the worker processes),
+      ``_cache``, ``_state`` and ``_processes``, are kept in step with the workers
+      (:mod:`compat._pool.stdlib_attrs`).
 
     Linux and macOS: workers start with the context's method (fork, forkserver or
     spawn); a dead worker is noticed through its process sentinel. Windows: spawn
@@ -105,8 +116,12 @@ class Pool(_mp_pool.Pool):
         _transport: Optional[str] = None,
     ) -> None:
         self._core: Optional[WorkerPool] = None  # for __del__ if __init__ raises
+        #: job id -> the result of every unfinished call (the standard library's)
+        self._cache: dict[int, Any] = {}
         self._task_timeout = check_timeout(task_timeout, "task_timeout")
         ctx = resolve_context(context, argument="context")
+        self._method = method_of(ctx)
+        check_main_guard(self._method or "spawn", "a Pool")
         size = resolve_worker_count(processes, executor=False)
         if maxtasksperchild is not None and (
             not isinstance(maxtasksperchild, int) or maxtasksperchild <= 0
@@ -117,6 +132,8 @@ class Pool(_mp_pool.Pool):
         self._ctx = ctx
         self._processes = size
         self._initializer = initializer
+        if initializer is not None and self._method != "fork":  # fork pickles nothing
+            initializer = prepare_function(initializer, self._method, "Pool", eager=False)
         self._initargs = tuple(initargs)
         self._maxtasksperchild = maxtasksperchild
         self._feeder_threads: list[threading.Thread] = []
@@ -142,15 +159,6 @@ class Pool(_mp_pool.Pool):
         # Like the standard library: terminate when the pool is collected unclosed,
         # and at interpreter exit before multiprocessing reaps daemonic children.
         self._terminate = Finalize(self, core.terminate, exitpriority=15)
-
-    @property
-    def _state(self) -> str:
-        return self._core.state if self._core is not None else "INIT"
-
-    @property
-    def _pool(self) -> list[Any]:
-        """The live worker ``Process`` objects."""
-        return self._core.processes if self._core is not None else []
 
     def _check_running(self) -> None:
         if self._core is None or self._core.state != RUN:
@@ -184,8 +192,13 @@ class Pool(_mp_pool.Pool):
         :class:`compat.ChildTimeout` and its worker is killed and replaced."""
         limit = check_timeout(timeout, "timeout")
         core = self._live_core()
+        sent = prepare_function(func, self._method, "Pool.apply_async", eager=False)
         result: ApplyResult[_T] = ApplyResult(self, callback, error_callback)
-        task = _make_task(result, 0, wire.APPLY, func, args, kwds, "apply_async")
+        try:
+            task = make_task(result, 0, wire.APPLY, func, sent, args, kwds, "apply_async")
+        except BaseException:  # SpawnError, or a BaseException raised while pickling
+            self._cache.pop(result._job, None)  # never submitted
+            raise
         if task is not None:
             task.timeout = limit
             core.submit([task])
@@ -252,25 +265,30 @@ class Pool(_mp_pool.Pool):
                 chunksize += 1
         elif chunksize < 1:
             raise ValueError(f"Chunksize must be 1+, not {chunksize!r}")
-        if length == 0:
-            chunksize = 0
+        if length == 0:  # ready at once; nothing is sent, so nothing is checked
+            return MapResult(self, 0, 0, callback, error_callback)
+        sent = prepare_function(func, self._method, f"Pool.{label}", eager=True)
         result: MapResult[Any] = MapResult(self, chunksize, length, callback, error_callback)
-        if length == 0:
-            return result
         it = iter(items)
         batch: list[Task] = []
-        for index in itertools.count():
-            chunk = tuple(itertools.islice(it, chunksize))
-            if not chunk:
-                break
-            task = _make_task(result, index, kind, func, chunk, None, label)
-            if task is not None:
-                batch.append(task)
-            # The first chunk goes out at once, so workers start while the rest is
-            # pickled; then in groups, to take the pool's lock less often.
-            if index == 0 or len(batch) >= 64:
-                core.submit(batch)
-                batch = []
+        try:
+            for index in itertools.count():
+                chunk = tuple(itertools.islice(it, chunksize))
+                if not chunk:
+                    break
+                task = make_task(
+                    result, index, kind, func, sent, chunk, None, label, index * chunksize
+                )
+                if task is not None:
+                    batch.append(task)
+                # The first chunk goes out at once, so workers start while the rest is
+                # pickled; then in groups, to take the pool's lock less often.
+                if index == 0 or len(batch) >= 64:
+                    core.submit(batch)
+                    batch = []
+        except BaseException:  # raised while pickling a chunk: nobody gets this result
+            self._cache.pop(result._job, None)
+            raise
         if batch:
             core.submit(batch)
         return result
@@ -302,11 +320,12 @@ class Pool(_mp_pool.Pool):
             chunksize = 1
         if chunksize < 1:
             raise ValueError(f"Chunksize must be 1+, not {chunksize!r}")
+        sent = prepare_function(func, self._method, f"Pool.{label}", eager=True)
         result = cls(self, flatten=chunksize > 1)
         core.add_feeder()
         thread = background_thread(
-            _feed,
-            args=(core, result, func, iterable, chunksize, label),
+            feed,
+            args=(core, result, func, sent, iterable, chunksize, label),
             name=f"compat-Pool-{label}-feeder",
         )
         self._feeder_threads = [t for t in self._feeder_threads if t.is_alive()]
@@ -354,55 +373,3 @@ class Pool(_mp_pool.Pool):
         core = getattr(self, "_core", None)
         if core is not None and core.state == RUN:
             _warn(f"unclosed running multiprocessing pool {self!r}", ResourceWarning, source=self)
-
-
-def _make_task(
-    sink: Any, index: int, kind: int, func: Any, args: Any, kwds: Any, label: str
-) -> Optional[Task]:
-    """A task with its pickled payload, or None after failing ``sink`` with the
-    pickling error (the standard library also reports it through the result)."""
-    try:
-        blob = wire.dumps((kind, func, args, kwds))
-    except Exception as exc:
-        sink._deliver(index, False, exc)
-        return None
-    return Task(sink, index, kind, func, args, label, blob)
-
-
-def _feed(
-    core: WorkerPool,
-    result: IMapIterator[Any],
-    func: Callable[..., Any],
-    iterable: Iterable[Any],
-    chunksize: int,
-    label: str,
-) -> None:
-    kind = wire.APPLY if chunksize == 1 else wire.MAP
-    count = 0
-    limit = _FEED_AHEAD * core.size
-    try:
-        it: Iterator[Any] = iter(iterable)
-        while core.state != TERMINATE:
-            try:
-                if chunksize == 1:
-                    args: Any = (next(it),)
-                else:
-                    args = tuple(itertools.islice(it, chunksize))
-                    if not args:
-                        break
-            except StopIteration:
-                break
-            except Exception as exc:
-                # The standard library's rule: the error takes the next position.
-                result._deliver(count, False, exc)
-                count += 1
-                break
-            kwds: Optional[dict[str, Any]] = {} if kind == wire.APPLY else None
-            task = _make_task(result, count, kind, func, args, kwds, label)
-            count += 1
-            if task is not None:
-                core.submit([task])
-                core.wait_for_room(limit)
-    finally:
-        result._set_length(count)
-        core.remove_feeder()

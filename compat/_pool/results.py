@@ -4,7 +4,9 @@ They subclass the standard library's classes, so ``isinstance(r,
 multiprocessing.pool.AsyncResult)`` and type annotations keep working, but they
 share nothing else with them: no ``threading.Event`` is made unless somebody waits
 (most results are ready before ``get()``), and ``get()`` on the pool's own manager
-thread (from inside a callback) raises instead of deadlocking.
+thread (from inside a callback) raises instead of deadlocking. As in the standard
+library, each is in its pool's ``_cache`` (job id -> result) until it is ready, and
+leaves it before ``get()`` returns.
 """
 
 from __future__ import annotations
@@ -50,10 +52,10 @@ class ApplyResult(_mp_pool.ApplyResult[_T]):
         callback: Callback,
         error_callback: Optional[Callable[[BaseException], object]],
     ) -> None:
-        # The standard library's __init__ registers in pool._cache and makes an Event;
-        # neither exists here.
+        # The standard library's __init__ also makes an Event; not here.
         self._pool: Any = pool  # keeps the pool alive while the result is pending
         self._job = next(_JOBS)
+        self._cache = _register(pool, self._job, self)
         self._callback = callback
         self._error_callback = error_callback
         self._is_ready = False
@@ -106,6 +108,8 @@ class ApplyResult(_mp_pool.ApplyResult[_T]):
             self._set_ready()
 
     def _set_ready(self) -> None:
+        if self._cache is not None:
+            self._cache.pop(self._job, None)  # before any waiter wakes
         with _READY_LOCK:
             self._is_ready = True
             waiter = self._waiter
@@ -115,6 +119,14 @@ class ApplyResult(_mp_pool.ApplyResult[_T]):
 
 
 AsyncResult = ApplyResult
+
+
+def _register(pool: Any, job: int, result: Any) -> Optional[dict[int, Any]]:
+    """Put ``result`` in ``pool._cache`` (the standard library's job table); return it."""
+    cache: Optional[dict[int, Any]] = getattr(pool, "_cache", None)
+    if cache is not None:
+        cache[job] = result
+    return cache
 
 
 class MapResult(ApplyResult[list[_T]], _StdMapResult[_T]):
@@ -173,6 +185,7 @@ class IMapIterator(_IMapBase[_T]):
         self._core = pool._core
         self._cond = threading.Condition(threading.Lock())
         self._job = next(_JOBS)
+        self._cache = _register(pool, self._job, self)
         self._items: collections.deque[tuple[bool, Any]] = collections.deque()
         self._index = 0
         self._length: Optional[int] = None
@@ -182,6 +195,12 @@ class IMapIterator(_IMapBase[_T]):
 
     def __iter__(self) -> IMapIterator[_T]:
         return self
+
+    def _finished(self) -> None:
+        """Every result is in: leave the pool's ``_cache`` and let the pool go."""
+        if self._cache is not None:
+            self._cache.pop(self._job, None)
+        self._pool = None
 
     def next(self, timeout: Optional[float] = None) -> _T:
         if self._flatten:
@@ -196,7 +215,7 @@ class IMapIterator(_IMapBase[_T]):
         with self._cond:
             if not self._items:
                 if self._index == self._length:
-                    self._pool = None
+                    self._finished()
                     raise StopIteration
                 if timeout is None:
                     _deadlock_guard(self)
@@ -206,7 +225,7 @@ class IMapIterator(_IMapBase[_T]):
                         break
                 if not self._items:
                     if self._index == self._length:
-                        self._pool = None
+                        self._finished()
                         raise StopIteration
                     raise MpTimeoutError
             ok, value = self._items.popleft()
@@ -227,14 +246,14 @@ class IMapIterator(_IMapBase[_T]):
                 self._unsorted[index] = (ok, value)
             if self._index == self._length:
                 self._cond.notify()
-                self._pool = None
+                self._finished()
 
     def _set_length(self, length: int) -> None:
         with self._cond:
             self._length = length
             if self._index == self._length:
                 self._cond.notify()
-                self._pool = None
+                self._finished()
 
 
 class IMapUnorderedIterator(IMapIterator[_T]):
@@ -246,4 +265,4 @@ class IMapUnorderedIterator(IMapIterator[_T]):
             self._index += 1
             self._cond.notify()
             if self._index == self._length:
-                self._pool = None
+                self._finished()

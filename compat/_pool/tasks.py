@@ -70,7 +70,9 @@ class Task:
         self.timeout = timeout
 
     def describe(self) -> str:
-        """A short description for error messages: which call, which function."""
+        """A short description for error messages: which call, which function. One
+        number per task: the call's number in the pool (``apply_async task #7``), the
+        item's position (``imap item 4``) or the chunk's (``map chunk 3``)."""
         import reprlib
 
         name = getattr(self.func, "__qualname__", None) or reprlib.repr(self.func)
@@ -78,10 +80,10 @@ class Task:
             args = reprlib.repr(tuple(self.args or ()))
             if args.endswith(",)"):
                 args = args[:-2] + ")"
+            if self.label.startswith("imap"):
+                return f"{self.label} item {self.index}: {name}{args}"
             return f"{self.label} task #{self.seq}: {name}{args}"
-        return (
-            f"{self.label} task #{self.seq}: {name} over chunk {self.index} ({self.args} item(s))"
-        )
+        return f"{self.label} chunk {self.index} ({self.args} item(s)): {name}"
 
 
 #: (task, succeeded, value or the raw result frame, value is a raw frame)

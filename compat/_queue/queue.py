@@ -1,8 +1,10 @@
 """Queue: drop-in for ``multiprocessing.Queue``, on every OS.
 
 Same API, exceptions and pickling rules as ``multiprocessing.Queue`` (``queue.Empty``
-and ``queue.Full``; ``ValueError`` once closed; shared with children by passing
-it when they are created, under every start method). Different on purpose:
+and ``queue.Full``; shared with children by passing it when they are created, under
+every start method; after ``close()``, ``ValueError`` from ``put()`` and ``get()``,
+``OSError`` from ``empty()`` in a process that has put, while ``qsize()`` and
+``full()`` keep answering). Different on purpose:
 
 - ``qsize()`` works on macOS too (the standard library raises
   ``NotImplementedError`` there, IPC-01), and ``empty()``/``qsize()`` count an
@@ -345,12 +347,19 @@ class Queue(EndOfStreamMixin):
         return self.get(False)
 
     def qsize(self) -> int:
-        """Items put and not yet taken, by every process; the same on every OS."""
-        self._check_open()
+        """Items put and not yet taken, by every process; the same on every OS (and,
+        as in the standard library, still after ``close()``)."""
+        if self._pid != os.getpid():  # pragma: no cover - the fork hook failed
+            self._check_open()
         return self._registry.qsize()
 
     def empty(self) -> bool:
-        """``qsize() == 0``: True right after a ``put()`` has returned is impossible."""
+        """``qsize() == 0``: True right after a ``put()`` has returned is impossible.
+
+        After ``close()`` in a process that has put, ``OSError`` (the standard
+        library's queue has closed its pipe then); otherwise it keeps answering."""
+        if self._closed and self._marked & F_PUT:
+            raise OSError("handle is closed")
         return self.qsize() == 0
 
     def full(self) -> bool:

@@ -34,7 +34,9 @@ class SimpleQueue:
 
     ``put()`` writes before it returns (and waits while the pipe is full);
     ``get()`` blocks. Faster than the standard library's on POSIX (see
-    :mod:`compat._queue.stream`). After ``close()`` both raise ``ValueError``.
+    :mod:`compat._queue.stream`). After ``close()``, ``put()``, ``get()`` and
+    ``empty()`` raise ``OSError("handle is closed")``, as the standard library's
+    (whose pipe is closed then).
     """
 
     __module__ = "compat"  # public as compat.SimpleQueue: pickles by reference there
@@ -102,7 +104,7 @@ class SimpleQueue:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise ValueError(f"SimpleQueue {self!r} is closed")
+            raise OSError("handle is closed")
 
     def put(self, obj: Any) -> None:
         self._check_open()

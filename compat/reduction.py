@@ -1,0 +1,19 @@
+"""``compat.reduction`` is ``multiprocessing.reduction`` (``ForkingPickler``,
+``register``, ``send_handle``...): pickling does not depend on compat's policy."""
+
+from __future__ import annotations
+
+from multiprocessing import reduction as _std
+from typing import Any
+
+from ._submodules import forward, names
+
+__all__ = list(_std.__all__)
+
+
+def __getattr__(name: str) -> Any:
+    return forward(_std, __name__, name)
+
+
+def __dir__() -> list[str]:
+    return names(__all__, _std)

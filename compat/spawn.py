@@ -1,0 +1,20 @@
+"""``compat.spawn`` is ``multiprocessing.spawn`` (``freeze_support``,
+``set_executable``, ``get_executable``...): the spawn start method's helpers, the
+same whichever method compat's policy chooses."""
+
+from __future__ import annotations
+
+from multiprocessing import spawn as _std
+from typing import Any
+
+from ._submodules import forward, names
+
+__all__ = list(_std.__all__)
+
+
+def __getattr__(name: str) -> Any:
+    return forward(_std, __name__, name)
+
+
+def __dir__() -> list[str]:
+    return names(__all__, _std)

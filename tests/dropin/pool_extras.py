@@ -1,0 +1,43 @@
+# Pool with an initializer, maxtasksperchild, starmap, callbacks and a failing task.
+import os
+from multiprocessing import Pool
+
+STATE = {}
+
+
+def init(value):
+    STATE["value"] = value
+
+
+def get_state(_):
+    return STATE.get("value")
+
+
+def add(a, b):
+    return a + b
+
+
+def fail(x):
+    raise ValueError(f"bad {x}")
+
+
+if __name__ == "__main__":
+    with Pool(2, initializer=init, initargs=("ready",), maxtasksperchild=2) as pool:
+        print(pool.map(get_state, range(6)))
+        print(pool.starmap(add, [(1, 2), (3, 4)]))
+        got = []
+        r = pool.map_async(abs, [-1, -2], callback=got.append)
+        r.wait(30)
+        print(r.get(), got, r.successful())
+        errors = []
+        r = pool.apply_async(fail, (7,), error_callback=errors.append)
+        try:
+            r.get(30)
+        except ValueError as exc:
+            print("raised", exc, [str(e) for e in errors])
+        try:
+            pool.map(fail, [1])
+        except ValueError as exc:
+            print("map raised", exc)
+        print(list(pool.imap(abs, [-3, -4], chunksize=2)))
+    print("pid", os.getpid() > 0)
