@@ -170,13 +170,16 @@ else:
         good, and so would every process it forks, ``Process`` children included
         (their ``terminate()`` would do nothing)."""
         if method is not None and method != "fork":
-            from multiprocessing import resource_tracker
+            from multiprocessing import forkserver, resource_tracker
 
-            resource_tracker.ensure_running()
-            if method == "forkserver":
-                from multiprocessing import forkserver
-
-                forkserver.ensure_running()
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
+            try:
+                resource_tracker.ensure_running()
+                if method == "forkserver":
+                    forkserver.ensure_running()
+            finally:
+                # Put back what the tracker's start unblocked (a compat thread's block).
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         old = signal.pthread_sigmask(signal.SIG_BLOCK, ASYNC_SIGNALS)
         # A child forked meanwhile keeps them blocked too: its main function takes
         # them back inside its own handler (a Ctrl+C that reached it already would
