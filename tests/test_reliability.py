@@ -304,6 +304,39 @@ def test_a_consumer_dying_while_it_starts_is_noticed(
         consumer.close()
 
 
+def _is_server(pid: int) -> bool:
+    """multiprocessing's resource tracker or forkserver (not a worker it forked)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            command = f.read()
+    except OSError:
+        return False
+    return b"resource_tracker import main" in command or b"forkserver import main" in command
+
+
+def _clients(root: int, pids: list[int]) -> list[int]:
+    """The processes among ``pids`` that are not servers started by ``root``."""
+    servers = {p for p in pids if _is_server(p) and _parent_of(p) == root}
+    return [p for p in pids if p not in servers]
+
+
+def _parent_of(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _wait_for(root: int, ready: Callable[[list[int]], bool], deadline: float) -> list[int]:
+    while True:
+        tree = descendants(root)
+        if ready(tree):
+            return tree
+        assert time.monotonic() < deadline, "its children did not start"
+        time.sleep(0.05)
+
+
 # -- Ctrl+C during each blocking call ------------------------------------------------------
 
 _BLOCKING = ["pool.map", "pool.imap", "apply_async", "executor.map", "result", "child", "run"]
@@ -343,14 +376,18 @@ def test_ctrl_c_raises_once_and_leaves_nothing(start_method: str, what: str, to:
         assert proc.stdout is not None
         assert proc.stdout.readline() == "ready\n"
         deadline = time.monotonic() + WAIT
-        wanted = 2 if what.startswith(("pool", "apply", "executor", "result")) else 1
+        wanted = (
+            2 if what.startswith(("pool", "apply", "executor")) else 1
+        )  # the executor starts one worker per task
         if to == "group-early":
             # While its children (and forkserver, resource tracker) are starting.
-            wanted = 1
-        while len(tree) < wanted:
-            assert time.monotonic() < deadline, "its children did not start"
-            time.sleep(0.05)
-            tree = descendants(proc.pid)
+            tree = _wait_for(proc.pid, lambda pids: len(pids) >= 1, deadline)
+        else:
+            # Its workers (or child) are up: not only multiprocessing's servers, whose
+            # own start a Ctrl+C may kill (the known limit skipped above).
+            tree = _wait_for(
+                proc.pid, lambda pids: len(_clients(proc.pid, pids)) >= wanted, deadline
+            )
         if to != "group-early":
             time.sleep(0.5)  # let the tasks start running
         tree = descendants(proc.pid)

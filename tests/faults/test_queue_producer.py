@@ -101,8 +101,9 @@ def test_producer_killed_while_idle(
     phase: str, n: int, close: bool, ctx: Any, fds: None, tmp_path: Path, rec: Callable[..., Any]
 ) -> None:
     """A writer killed before it put anything ends the stream cleanly; one killed after
-    it put and closed, too; one killed after it put without closing delivers every
-    item, then ChildError."""
+    it put and closed, too; one killed after it put without closing delivers what its
+    feeder thread had sent (every item, unless the kill came first: a busy machine),
+    then ChildError saying which, never a hang nor a gap."""
     q = ctx.Queue()
     path = tmp_path / "pid"
     writer = ctx.Process(target=tf.put_then_wait, args=(q, n, close, str(path)))
@@ -120,10 +121,15 @@ def test_producer_killed_while_idle(
         q.close()
     rec(f"Queue: producer killed {phase}", out.seconds, out.error or "ended cleanly")
     assert out.seconds < BOUND, out
-    assert got == list(range(n)), f"{len(got)} items"
+    assert got == list(range(len(got))), "not a prefix in order"
     if n and not close:
         assert isinstance(out.error, compat.ChildError), out
         assert out.error.pid == writer.pid
-        assert "ended without closing" in str(out.error)
+        if len(got) < n:  # put() returned; the feeder thread had not sent them yet
+            lost = re.search(r"up to (\d+) item\(s\) it put were not sent", str(out.error))
+            assert lost and len(got) + int(lost.group(1)) >= n, (len(got), out)
+        else:
+            assert "ended without closing" in str(out.error)
     else:
+        assert got == list(range(n)), f"{len(got)} items"
         assert out.ok, out
