@@ -325,10 +325,20 @@ def test_the_guardian_ignores_sigint_in_a_session_of_its_own(guardian: Guardian)
 def test_the_guardian_holds_only_its_two_pipes(guardian: Guardian) -> None:
     with compat.Popen(SLEEP, die_with_parent=True) as p:
         pid = guardian.pid
-        fds = {int(fd): os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        # It says "ready" before it points stdout and stderr at /dev/null: on a busy
+        # machine that descriptor can still be open for a moment when we look.
+        deadline = time.monotonic() + 10
+        while True:
+            fds = {
+                int(fd): os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")
+            }
+            others = [target for fd, target in fds.items() if fd > 2]
+            settled = [fds.get(fd) for fd in (0, 1, 2)] == ["/dev/null"] * 3 and len(others) == 2
+            if settled or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
         assert os.readlink(f"/proc/{pid}/cwd") == "/"
         assert [fds[fd] for fd in (0, 1, 2)] == ["/dev/null"] * 3
-        others = [target for fd, target in fds.items() if fd > 2]
         assert len(others) == 2 and all(t.startswith("pipe:") for t in others), fds
         p.kill_tree()
 
