@@ -110,6 +110,7 @@ def start_worker(
 ) -> WorkerProc:
     """Start one worker process running :func:`compat._pool.worker.worker_main`."""
     parent_conn, child_conn = ctx.Pipe(duplex=True)
+    proc: Any = None
     try:
         proc = process_factory(
             ctx,
@@ -124,7 +125,8 @@ def start_worker(
         with async_signals_blocked(method_of(ctx)):
             proc.start()
     except BaseException:
-        stop_started(proc)
+        if proc is not None:  # the factory itself may have raised
+            stop_started(proc)
         parent_conn.close()
         raise
     finally:
