@@ -948,6 +948,37 @@ def test_consumer_through_a_compat_context(start_method: str) -> None:
             c.send(9)
 
 
+def _views_in_traceback(exc: BaseException | None) -> list[memoryview]:
+    """The memoryviews the frames of ``exc``'s traceback (and its context's) keep."""
+    views: list[memoryview] = []
+    while exc is not None:
+        tb = exc.__traceback__
+        while tb is not None:
+            views += [v for v in tb.tb_frame.f_locals.values() if isinstance(v, memoryview)]
+            tb = tb.tb_next
+        exc = exc.__context__
+    return views
+
+
+def test_failed_send_to_a_dead_consumer_keeps_no_view_of_a_bytesio(start_method: str) -> None:
+    # Connection.send writes a memoryview of a BytesIO; a failed write's traceback
+    # keeps it in a frame, and once that ends in a reference cycle (the consumer
+    # keeps its error), CPython 3.12.0-3.12.1's collector segfaults the process
+    # collecting the two (gh-111049; seen: the fault suite's worker died in
+    # gc.collect()). compat sends bytes: only views of bytes may remain.
+    c = start_consumer(t.consumer_pid, ctx=multiprocessing.get_context(start_method))
+    try:
+        next(c)
+        c._process.kill()
+        c._process.join(30)  # its end of the pipe is closed: the next write fails
+        with pytest.raises(ChildError) as info:
+            c.send(1)
+        kept = [type(v.obj).__name__ for v in _views_in_traceback(info.value)]
+        assert all(name == "bytes" for name in kept), kept
+    finally:
+        c._finalizer()
+
+
 def test_consumer_needs_a_generator_function() -> None:
     with pytest.raises(TypeError, match="ctx must be"):
         start_consumer(t.consumer, ctx="spawn")

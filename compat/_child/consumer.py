@@ -36,6 +36,7 @@ import traceback
 from typing import Any, Callable, Optional
 
 from .._errors import ChildError
+from .child import _dumps
 from .._native.lifeline import make_lifeline
 from .._native.threads import (
     async_signals_blocked,
@@ -167,7 +168,7 @@ class Consumer:
 
     def _call(self, op: str, value: Any) -> Any:
         try:
-            self._conn.send((op, value))
+            _send(self._conn, (op, value))
             kind, payload = self._receive()
         except (EOFError, OSError):
             raise self._died() from None
@@ -244,7 +245,7 @@ def _shutdown(conn: Any, process: Any) -> None:
     """Close the consumer: ask politely, then insist."""
     try:
         if process.is_alive():
-            conn.send(("close", None))
+            _send(conn, ("close", None))
             if conn.poll(_JOIN_TIMEOUT):
                 conn.recv()
     except (EOFError, OSError, ValueError):
@@ -311,11 +312,11 @@ def _consumer_main(
             else:
                 gen.close()
                 _flush()
-                conn.send(("closed", None))
+                _send(conn, ("closed", None))
                 return
         except StopIteration as stop:
             _flush()
-            conn.send(("stop", stop.value))
+            _send(conn, ("stop", stop.value))
             return
         except BaseException as exc:
             _reply_error(conn, exc)
@@ -323,19 +324,32 @@ def _consumer_main(
         # The consumer's prints come before the producer's next line.
         _flush()
         try:
-            conn.send(("yield", result))
+            _send(conn, ("yield", result))
         except Exception as exc:  # the yielded value does not pickle
             _reply_error(conn, exc)
             return
 
 
+def _send(conn: Any, obj: Any) -> None:
+    """``conn.send(obj)``, but through ``bytes``.
+
+    ``Connection.send`` passes a memoryview of a ``BytesIO`` to its write; when the
+    write fails (the other end died), the traceback keeps that view alive in a frame,
+    and on CPython 3.12.0-3.12.1 the garbage collector then crashes the whole process
+    collecting the two (CPython gh-111049 / gh-111211). Seen here: a consumer killed
+    before ``send()`` segfaulted the caller's next ``gc.collect()``. A ``bytes``
+    copy leaves no such view behind; consumer messages are small.
+    """
+    conn.send_bytes(_dumps(obj))
+
+
 def _reply_error(conn: Any, exc: BaseException) -> None:
     _flush()
     try:
-        conn.send(("error", _describe(exc)))
+        _send(conn, ("error", _describe(exc)))
     except Exception:
         name, message, tb, _ = _describe(exc)
-        conn.send(("error", (name, message, tb, None)))
+        _send(conn, ("error", (name, message, tb, None)))
 
 
 def _flush() -> None:
