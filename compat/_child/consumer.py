@@ -36,7 +36,6 @@ import traceback
 from typing import Any, Callable, Optional
 
 from .._errors import ChildError
-from .child import _dumps
 from .._native.lifeline import make_lifeline
 from .._native.threads import (
     async_signals_blocked,
@@ -47,6 +46,7 @@ from .._native.threads import (
 )
 from .._platform import WINDOWS
 from .._stdlib import Finalize
+from .child import _dumps
 
 __all__ = ["Consumer", "spawn_consumer", "start_consumer"]
 
