@@ -7,6 +7,13 @@
 #   ci/run_tests.sh 3.12 [3.13...]  only those Pythons' envs (tox run -f 3.12 -f 3.13);
 #                                   a named Python that is missing FAILS the run
 #   ci/run_tests.sh 3.12 -- -n 0 -k pool    arguments after -- go to pytest
+#   ci/run_tests.sh --envs 3.13-all,3.9-spawn   exactly those tox envs, one after the
+#                                   other (what .ci/run does); a missing Python FAILS
+#
+# Every tox run is bounded by COMPAT_ENV_TIMEOUT seconds (default: 900 per env with
+# --envs, 2400 for the whole run otherwise; 0 = no bound):
+# a hang (a crashed xdist worker has left pytest waiting forever) fails the run with a
+# message instead of eating the CI job's whole time limit.
 #
 # It prints the machine's facts (ci/sysinfo.py) first, then runs tox, whose output
 # ends with pytest's summary line for each env. Any failure fails the script: tox
@@ -30,11 +37,16 @@ else
 fi
 
 select=()
+envs=()
 while (($#)); do
     case "$1" in
         --)
             shift
             break
+            ;;
+        --envs)
+            IFS=, read -r -a envs <<<"${2:?--envs needs a comma-separated list of tox envs}"
+            shift 2
             ;;
         3.[0-9] | 3.[1-9][0-9])
             select+=(-f "$1")
@@ -51,6 +63,49 @@ while (($#)); do
     esac
 done
 
+if ((${#envs[@]})); then
+    limit=${COMPAT_ENV_TIMEOUT:-900}
+else
+    limit=${COMPAT_ENV_TIMEOUT:-2400}
+fi
+bounded() {
+    # `timeout` is in coreutils (Linux, Git Bash on Windows); macOS runners lack it.
+    if [[ $limit != 0 ]] && command -v timeout >/dev/null 2>&1; then
+        local status=0
+        timeout --kill-after=30 "$limit" "$@" || status=$?
+        if ((status == 124 || status == 137)); then
+            echo "ci/run_tests.sh: '$*' did not finish within COMPAT_ENV_TIMEOUT=$limit s: killed" >&2
+        fi
+        return "$status"
+    fi
+    "$@"
+}
+
+"$PYTHON" ci/sysinfo.py
+
+if ((${#envs[@]})); then
+    if ((${#select[@]})); then
+        echo "ci/run_tests.sh: give Python versions or --envs, not both" >&2
+        exit 2
+    fi
+    failed=()
+    for env in "${envs[@]}"; do
+        started=$SECONDS
+        echo "+ ${TOX[*]} run -e $env --skip-missing-interpreters=false${*:+ -- $*}"
+        if bounded "${TOX[@]}" run -e "$env" --skip-missing-interpreters=false ${1+-- "$@"}; then
+            echo "ci/run_tests.sh: $env passed in $((SECONDS - started)) s"
+        else
+            echo "ci/run_tests.sh: $env FAILED after $((SECONDS - started)) s"
+            failed+=("$env")
+        fi
+    done
+    if ((${#failed[@]})); then
+        echo "ci/run_tests.sh: failed: ${failed[*]}"
+        exit 1
+    fi
+    exit 0
+fi
+
 if ((${#select[@]})); then
     # Python named explicitly (one CI cell): its absence is an error, not a skip.
     select+=(--skip-missing-interpreters=false)
@@ -58,7 +113,5 @@ else
     select=(-m test)
 fi
 
-"$PYTHON" ci/sysinfo.py
-
 echo "+ ${TOX[*]} run ${select[*]}${*:+ -- $*}"
-"${TOX[@]}" run "${select[@]}" ${1+-- "$@"}
+bounded "${TOX[@]}" run "${select[@]}" ${1+-- "$@"}
