@@ -89,7 +89,14 @@ class PlatformFacts(NamedTuple):
     """The OS did not say how many threads run (no ``/proc``, libproc failed, or an
     OS compat cannot ask): ``threads`` then counts only Python's threads, and
     native ones (BLAS, Accelerate, libdispatch) may be running unseen. On macOS the
-    policy then does not choose fork. Last, so positional construction still works."""
+    policy then does not choose fork."""
+    rss: Optional[int] = None
+    """The process's resident memory in bytes, or None where it is not known (Windows,
+    which has no fork, and a failed read). Linux: ``/proc/self/statm``; macOS:
+    libproc's ``pti_resident_size``; other POSIX: ``getrusage``'s ``ru_maxrss``, a
+    peak. Forking costs more the more the parent holds (see
+    :data:`compat._policy.FORK_RSS_LIMIT`). New fields go last, so positional
+    construction still works."""
 
     @property
     def windows(self) -> bool:
@@ -129,6 +136,7 @@ class PlatformFacts(NamedTuple):
             frozen=bool(getattr(sys, "frozen", False)),
             env_method=env,
             os_threads_unknown=os_unknown,
+            rss=resident_bytes(),
         )
 
     @classmethod
@@ -144,6 +152,7 @@ class PlatformFacts(NamedTuple):
         env_method: Optional[str] = None,
         start_methods: Optional[tuple[str, ...]] = None,
         os_threads_unknown: bool = False,
+        rss: Optional[int] = None,
     ) -> PlatformFacts:
         """Facts for another platform, with the start methods CPython offers there."""
         if start_methods is None:
@@ -158,6 +167,7 @@ class PlatformFacts(NamedTuple):
             frozen=frozen,
             env_method=env_method,
             os_threads_unknown=os_threads_unknown,
+            rss=rss,
         )
 
     def with_(self, **changes: Any) -> PlatformFacts:
@@ -234,3 +244,44 @@ def _linux_thread_count() -> Optional[int]:
         return int(fields[17])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def resident_bytes() -> Optional[int]:
+    """This process's resident memory in bytes, read cheaply, or None.
+
+    Linux: field 2 of ``/proc/self/statm`` (pages), one small read. macOS:
+    ``pti_resident_size`` from libproc (:mod:`compat._native.procinfo`); None if
+    libproc fails. Other POSIX, and Linux without ``/proc``: ``ru_maxrss`` of
+    ``getrusage``, the peak rather than the current size (the only cheap figure
+    there). Windows: None, without reading anything (no fork, so no use for it).
+    """
+    if MACOS:
+        from ._native.procinfo import macos_resident_size
+
+        return macos_resident_size()
+    return _posix_resident_bytes()
+
+
+if sys.platform == "win32":  # also the type checker's guard: no resource, no sysconf
+
+    def _posix_resident_bytes() -> Optional[int]:
+        return None
+
+else:
+
+    def _posix_resident_bytes() -> Optional[int]:
+        if LINUX:
+            try:
+                with open("/proc/self/statm", "rb") as f:
+                    pages = int(f.read().split()[1])
+                return pages * os.sysconf("SC_PAGE_SIZE")
+            except (OSError, ValueError, IndexError):
+                pass
+        try:
+            import resource
+
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        except (ImportError, OSError, ValueError):
+            return None
+        # Kilobytes on Linux and the BSDs (macOS counts bytes, but is read above).
+        return peak * 1024 if peak > 0 else None

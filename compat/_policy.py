@@ -64,6 +64,17 @@ def validate_method(method: object, facts: PlatformFacts, *, origin: str = "") -
     return method
 
 
+#: Resident memory (bytes) from which a safe fork costs more than forkserver, so the
+#: policy picks forkserver. Fork copies the parent's page tables, so its cost grows
+#: with what the parent holds; a forkserver child forks from a small server at a
+#: flat cost. Measured on Linux (CPython 3.11, 2 cores, start+join of a trivial
+#: ``spawn_child``): fork 2-3 ms + 22 to 36 ms per GiB resident (more on a busy
+#: machine), forkserver a flat 12-14 ms, so the lines cross between 0.3 and 0.45
+#: GiB; 512 MiB leaves a margin for the server's one-time start (a spawn, ~50 ms)
+#: and for what forkserver asks of a program (a picklable target, an importable
+#: ``__main__``). ``bench/bench_child.py`` prints both lines and where they cross.
+FORK_RSS_LIMIT = 512 << 20
+
 #: The hazard of a macOS process whose thread count the OS did not give.
 UNSEEN_THREADS = (
     "macOS did not report how many threads are running (libproc's proc_pidinfo "
@@ -126,8 +137,27 @@ def choose_start_method(
        macOS (CPython's own choice there: its long ``TMPDIR`` breaks forkserver's
        AF_UNIX socket paths, and spawn is the platform default since 3.8), and
        ``spawn`` wherever forkserver is missing.
+    5. Fork is safe but the process holds :data:`FORK_RSS_LIMIT` (512 MiB) or more
+       of resident memory (``facts.rss``): ``forkserver`` where the policy uses it
+       (Linux and other POSIX; not macOS, see 4, nor a frozen executable), because
+       fork's cost grows with the parent's memory (it copies the page tables,
+       20-40 ms per GiB) while forkserver's stays flat. A pool pays this once
+       per worker. The reason says how much the process holds. A program that grew
+       must not break: ``spawn_child`` forks a child that forkserver cannot start
+       (an unpicklable target or argument, a script without a main guard) while
+       fork stays safe, and says so in ``child.decision``. Pools and executors
+       cannot (their workers start before the tasks exist): their tasks must
+       pickle, by reference or, with cloudpickle installed, by value; or pass
+       ``compat.get_context("fork")``.
 
     ``facts`` describes the platform; by default the running interpreter, read now.
+    The default context (``compat.get_context()``, ``Pool()`` and
+    ``ProcessPoolExecutor()`` without a context, the module-level functions)
+    decides once, at its first use, and keeps that method so that every object it
+    makes agrees: a program that grows large after its first child keeps fork.
+    Pass ``compat.get_context("forkserver")`` for the later children, or call
+    ``compat.set_start_method(None, force=True)`` to let the policy decide again.
+
     This differs from CPython's defaults on purpose: CPython picks ``forkserver`` on
     Linux 3.14+ even when fork would be safe and ``spawn`` on macOS always; compat
     takes the fast path when it is safe and says so.
@@ -148,6 +178,15 @@ def choose_start_method(
             reason = f"{facts.os_name} has no fork; spawn starts a fresh interpreter"
         return Decision(_first_available(("spawn",), facts), reason)
     hazards = fork_hazards(facts)
+    if not hazards and _large(facts):
+        held = (facts.rss or 0) >> 20
+        return Decision(
+            "forkserver",
+            f"fork is safe here on {facts.os_name}, but this process holds {held} MiB of "
+            f"resident memory (from {FORK_RSS_LIMIT >> 20} MiB on) and fork's cost grows "
+            "with it (it copies the page tables); forkserver starts each child from a "
+            "small server at a flat cost",
+        )
     if not hazards:
         return Decision(
             "fork",
@@ -170,6 +209,18 @@ def choose_start_method(
     return Decision(
         "forkserver",
         f"{verdict}: {why}; forkserver forks from a clean single-threaded server",
+    )
+
+
+def _large(facts: PlatformFacts) -> bool:
+    """The process is large enough that forkserver starts children faster than fork,
+    and forkserver is a method the policy uses here."""
+    return (
+        facts.rss is not None
+        and facts.rss >= FORK_RSS_LIMIT
+        and "forkserver" in facts.start_methods
+        and not facts.macos
+        and not facts.frozen
     )
 
 

@@ -235,3 +235,43 @@ def test_fork_context_lock_refused_for_spawn_children(start_method: str) -> None
 def test_many_children_in_parallel(ctx: compat.Context) -> None:
     children = [ctx.spawn_child(targets.double, i) for i in range(8)]
     assert [c.result(TIMEOUT) for c in children] == [2 * i for i in range(8)]
+
+
+# -- a forkserver default chosen for size falls back to fork for what it cannot start ----
+
+SIZE_REASON = "fork is safe here on Linux, but this process holds 1024 MiB of resident memory"
+
+
+@pytest.mark.skipif(
+    not {"fork", "forkserver"} <= set(compat.available_start_methods()),
+    reason="needs fork and forkserver (Linux, macOS)",
+)
+def test_forkserver_chosen_for_size_forks_a_child_it_cannot_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from compat._context import Context
+    from compat._policy import Decision
+
+    # The policy's choice for a large parent (tests/test_policy.py checks the choice).
+    ctx = Context(Decision("forkserver", SIZE_REASON, "policy"))
+    monkeypatch.setattr("compat._policy.fork_hazards", lambda facts: [])
+    lock = threading.Lock()  # no start method but fork can send one
+    with ctx.spawn_child(targets.lock_and_report, lock) as child:
+        assert child.result(30) is True
+    assert child.method == "fork" and child.decision.source == "policy"
+    assert child.decision.reason.startswith(SIZE_REASON + "; but cannot start")
+    assert "this child forks" in child.decision.reason
+    # What forkserver can start still goes there.
+    with ctx.spawn_child(targets.double, 4) as child:
+        assert child.result(30) == 8
+    assert child.method == "forkserver"
+    # Asked for by the program (or forced by the environment): no fallback, the error.
+    asked = Context(Decision("forkserver", "requested", "requested"))
+    with pytest.raises(compat.SpawnError, match="cannot start"):
+        asked.spawn_child(targets.lock_and_report, lock)
+    # A hazard makes fork unsafe: no fallback either.
+    monkeypatch.setattr("compat._policy.fork_hazards", lambda facts: ["2 threads run"])
+    with pytest.raises(compat.SpawnError, match="cannot start"):
+        ctx.spawn_child(targets.lock_and_report, lock)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from typing import Any
+
 import pytest
 
 import compat
 from compat import _platform
 from compat._platform import PlatformFacts, default_start_methods_for
-from compat._policy import UNSEEN_THREADS, fork_hazards
+from compat._policy import FORK_RSS_LIMIT, UNSEEN_THREADS, fork_hazards
 
 WIN = PlatformFacts.simulated("win32", (3, 12))
 MAC = PlatformFacts.simulated("darwin", (3, 13))
 LINUX = PlatformFacts.simulated("linux", (3, 11))
 LINUX_314 = PlatformFacts.simulated("linux", (3, 14))
+GIB = 1 << 30
 
 
 @pytest.mark.parametrize(
@@ -45,6 +50,19 @@ LINUX_314 = PlatformFacts.simulated("linux", (3, 14))
         # the environment variable
         (LINUX.with_(env_method="spawn"), "spawn", "environment"),
         (WIN.with_(env_method="spawn"), "spawn", "environment"),
+        # a large parent: fork would copy its page tables, forkserver costs the same
+        (LINUX.with_(rss=GIB), "forkserver", "policy"),
+        (LINUX_314.with_(rss=FORK_RSS_LIMIT), "forkserver", "policy"),
+        (PlatformFacts.simulated("freebsd14", rss=8 * GIB), "forkserver", "policy"),
+        (LINUX.with_(rss=FORK_RSS_LIMIT - 1), "fork", "policy"),
+        (LINUX.with_(rss=None), "fork", "policy"),
+        (LINUX.with_(rss=GIB, threads=2), "forkserver", "policy"),
+        #   ... but not where the policy does not use forkserver, nor against a request
+        (MAC.with_(rss=8 * GIB), "fork", "policy"),
+        (LINUX.with_(rss=GIB, start_methods=("fork", "spawn")), "fork", "policy"),
+        (LINUX.with_(rss=GIB, frozen=True), "fork", "policy"),
+        (LINUX.with_(rss=GIB, env_method="fork"), "fork", "environment"),
+        (WIN.with_(rss=8 * GIB), "spawn", "policy"),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )
@@ -64,6 +82,80 @@ def test_reasons_name_the_hazard() -> None:
     assert "Windows" in d.reason
 
 
+def test_a_large_parent_gets_forkserver_and_the_reason_says_why() -> None:
+    d = compat.choose_start_method(facts=LINUX.with_(rss=3 * GIB // 2))
+    assert d.method == "forkserver" and d.source == "policy"
+    assert d.reason.startswith("fork is safe here on Linux, but this process holds 1536 MiB")
+    assert f"from {FORK_RSS_LIMIT >> 20} MiB on" in d.reason and "page tables" in d.reason
+    assert compat.choose_start_method("fork", facts=LINUX.with_(rss=GIB)).method == "fork"
+    # A hazard is still the reason when there is one.
+    d = compat.choose_start_method(facts=LINUX.with_(rss=GIB, threads=2))
+    assert "1 other thread is running" in d.reason and "MiB" not in d.reason
+
+
+def test_current_facts_carry_the_resident_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    rss = PlatformFacts.current().rss
+    if _platform.LINUX:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+        assert rss is not None and rss > 0
+        # Read now: within a few MiB of what /proc said a moment ago.
+        assert abs(rss - pages * os.sysconf("SC_PAGE_SIZE")) < 64 << 20
+    monkeypatch.setattr(_platform, "resident_bytes", lambda: 5 * GIB)
+    assert PlatformFacts.current().rss == 5 * GIB
+    monkeypatch.setattr(_platform, "resident_bytes", lambda: None)
+    assert PlatformFacts.current().rss is None
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX reads: Windows reads nothing")
+def test_resident_bytes_per_os(monkeypatch: pytest.MonkeyPatch) -> None:
+    from compat._native import procinfo
+
+    # macOS: libproc's answer, or None (never the rusage peak) when it fails.
+    monkeypatch.setattr(_platform, "LINUX", False)
+    monkeypatch.setattr(_platform, "MACOS", True)
+    monkeypatch.setattr(procinfo, "macos_resident_size", lambda: 7 * GIB)
+    assert _platform.resident_bytes() == 7 * GIB
+    monkeypatch.setattr(procinfo, "macos_resident_size", lambda: None)
+    assert _platform.resident_bytes() is None
+    # Other POSIX: getrusage's peak, in KiB there.
+    import resource
+
+    monkeypatch.setattr(_platform, "MACOS", False)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    got = _platform.resident_bytes()
+    assert got is not None and got >= peak * 1024
+
+
+def test_macos_resident_size_comes_from_taskinfo() -> None:
+    import ctypes
+
+    from compat._native import procinfo
+
+    fields = [1000 + i for i in range(6)] + [-i for i in range(1, 13)]
+    fields[1] = 3 * GIB  # pti_resident_size, second of the uint64 fields
+    packed = procinfo.TASKINFO.pack(*fields)
+    assert procinfo.decode_resident_size(packed) == 3 * GIB
+    with pytest.raises(ValueError):
+        procinfo.decode_resident_size(packed[:90])
+
+    class Lib:
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def proc_pidinfo(self, pid: int, flavor: int, arg: int, buf: Any, size: int) -> int:
+            assert (pid, flavor, arg, size) == (os.getpid(), procinfo.PROC_PIDTASKINFO, 0, 96)
+            if not self.data:
+                ctypes.set_errno(3)
+                return 0
+            ctypes.memmove(buf, self.data, len(self.data))
+            return len(self.data)
+
+    assert procinfo.macos_resident_size(Lib(packed)) == 3 * GIB
+    assert procinfo.macos_resident_size(Lib(b"")) is None
+    assert procinfo.macos_resident_size(object()) is None
+
+
 def test_unknown_macos_thread_count_means_spawn_and_says_why() -> None:
     d = compat.choose_start_method(facts=MAC.with_(os_threads_unknown=True))
     assert d.method == "spawn"
@@ -80,9 +172,14 @@ def test_unknown_macos_thread_count_means_spawn_and_says_why() -> None:
 
 def test_facts_constructor_stays_backward_compatible() -> None:
     facts = PlatformFacts("darwin", (3, 13), ("fork", "spawn", "forkserver"), 1, (), (), False)
-    assert facts.os_threads_unknown is False
+    assert facts.os_threads_unknown is False and facts.rss is None
     assert compat.choose_start_method(facts=facts).method == "fork"
     assert PlatformFacts.simulated("darwin", os_threads_unknown=True).os_threads_unknown
+    # Every field before rss, positionally, as before it existed.
+    methods = ("fork", "spawn", "forkserver")
+    facts = PlatformFacts("linux", (3, 12), methods, 1, (), (), False, None, False)
+    assert facts.rss is None and compat.choose_start_method(facts=facts).method == "fork"
+    assert PlatformFacts.simulated("linux", rss=GIB).rss == GIB
 
 
 def test_current_facts_flag_an_unknown_os_thread_count(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,7 +1,8 @@
 """What the OS says about a process, read through ctypes where no stdlib call exists.
 
 - macOS: libproc's ``proc_pidinfo()``: ``PROC_PIDTASKINFO`` gives the number of
-  threads in a task (``pti_threadnum``, native threads included), and
+  threads in a task (``pti_threadnum``, native threads included) and its resident
+  memory (``pti_resident_size``), and
   ``PROC_PIDTBSDINFO`` gives a process's start time (``pbi_start_tvsec`` and
   ``pbi_start_tvusec``).
 - Windows: kernel32's ``GetProcessTimes()`` gives a process's creation time.
@@ -28,8 +29,10 @@ __all__ = [
     "PROC_PIDTBSDINFO",
     "bsd_info",
     "decode_bsdinfo",
+    "decode_resident_size",
     "decode_taskinfo",
     "handle_creation_time",
+    "macos_resident_size",
     "macos_thread_count",
 ]
 
@@ -46,6 +49,7 @@ PROC_PIDTASKINFO = 4
 #: alignment, which matches because every field already sits on its own size.
 TASKINFO = struct.Struct("=6Q12i")
 _PTI_THREADNUM = 6 + 9  # index of pti_threadnum among the unpacked fields
+_PTI_RESIDENT_SIZE = 1  # index of pti_resident_size (bytes)
 
 #: struct proc_bsdinfo (<sys/proc_info.h>): uint32_t pbi_flags, pbi_status,
 #: pbi_xstatus, pbi_pid, pbi_ppid; uid_t pbi_uid; gid_t pbi_gid; uid_t pbi_ruid;
@@ -86,6 +90,16 @@ def decode_taskinfo(buf: bytes) -> int:
     return int(TASKINFO.unpack_from(buf)[_PTI_THREADNUM])
 
 
+def decode_resident_size(buf: bytes) -> int:
+    """``pti_resident_size`` of a ``struct proc_taskinfo``: resident memory in bytes.
+
+    Raises ``ValueError`` if ``buf`` is shorter than the structure.
+    """
+    if len(buf) < TASKINFO.size:
+        raise ValueError(f"proc_taskinfo needs {TASKINFO.size} bytes, got {len(buf)}")
+    return int(TASKINFO.unpack_from(buf)[_PTI_RESIDENT_SIZE])
+
+
 def decode_bsdinfo(buf: bytes) -> BsdInfo:
     """The pid, status and start time of a ``struct proc_bsdinfo``.
 
@@ -113,6 +127,17 @@ def macos_thread_count(lib: Any = None) -> Optional[int]:
         # as "fork is not known to be safe".
         return None
     return count if count > 0 else None
+
+
+def macos_resident_size(lib: Any = None) -> Optional[int]:
+    """This process's resident memory in bytes as macOS counts it, or None if libproc
+    cannot tell. ``lib`` replaces libproc in tests."""
+    try:
+        buf = _pidinfo(os.getpid(), PROC_PIDTASKINFO, TASKINFO.size, lib)
+        size = decode_resident_size(buf)
+    except (OSError, ValueError, AttributeError, ImportError):
+        return None
+    return size if size > 0 else None
 
 
 def bsd_info(pid: int, lib: Any = None) -> BsdInfo:

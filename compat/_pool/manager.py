@@ -13,12 +13,14 @@ Shape, and why it differs from the standard library's:
 - One manager thread per pool (the standard library uses three) waits on every
   worker at once, reads results, and hands out work; a submitting thread gives work
   straight to an idle worker without waking it.
-- Work goes only to idle workers, in batches sized like guided scheduling: an idle
-  worker takes ``1 / (2 * workers)`` of the backlog (at most 256 tasks). Tiny tasks
-  then cost one pipe round trip per batch instead of per task, and the last batches
-  shrink so that no worker is left with a long tail. A worker is never sent work
-  while it may be blocked writing results, so the two pipe directions cannot
-  deadlock.
+- Work goes only to workers that are ready and idle, in batches sized like guided
+  scheduling (one task at a time until durations are known, then ``1 / (2 *
+  workers)`` of the backlog, at most 10 ms of work); a busy worker is sent more
+  early only while that keeps its queue within 10 ms of work, so no worker holds a
+  queue of tasks while another is starting or idle (:mod:`compat._pool.dispatch`).
+  Tiny tasks then cost one pipe round trip per batch instead of per task. A worker
+  is never sent work while it may be blocked writing results, so the two pipe
+  directions cannot deadlock.
 
 This module holds the running pool (start workers, submit tasks, the manager
 thread's loop, results, dead workers, time limits); how tasks go to workers is in
@@ -38,7 +40,7 @@ from typing import Any, Callable, Optional, cast
 from .._native.threads import background_thread, signals_unblocked
 from . import worker as wire
 from .deadlines import next_deadline, overdue
-from .dispatch import DispatchMixin
+from .dispatch import DispatchMixin, claim, update_estimate
 from .io import DEFAULT_TRANSPORT, Wakeup, make_waiter
 from .procs import (
     WorkerProc,
@@ -198,10 +200,15 @@ class WorkerPool(DispatchMixin, ShutdownMixin):
                 self._wakeup.wake()
 
     def take_pending(self) -> list[Task]:
-        """Remove and return the tasks no worker has received yet."""
+        """Remove and return the tasks not started yet (an executor's cancellable
+        futures). Those started stay: put back after their worker died, or the first
+        one per worker still starting (see :func:`~compat._pool.dispatch.claim`)."""
         with self._lock:
-            tasks = list(self._pending)
+            claim(self._pending, sum(1 for w in self._workers if not w.ready and w.idle))
+            tasks = [t for t in self._pending if t.start is not None]
+            kept = [t for t in self._pending if t.start is None]
             self._pending.clear()
+            self._pending.extend(kept)
             self._room.notify_all()
         self._wakeup.wake()
         return tasks
@@ -319,8 +326,7 @@ class WorkerPool(DispatchMixin, ShutdownMixin):
             w.head_since = time.monotonic()  # the next task starts now
             # The worker measured the run time itself: round trips and scheduling
             # delays (large on a busy machine) must not make tiny tasks look long.
-            est = self._task_seconds
-            self._task_seconds = seconds if est is None else 0.8 * est + 0.2 * seconds
+            self._task_seconds = update_estimate(self._task_seconds, seconds)
             batch = w.batches[0]
             batch[2] += 1
             if batch[2] >= batch[1]:

@@ -64,15 +64,18 @@ class WorkerProc:
         self.sentinel_watched = False  # the manager waits on its process sentinel
 
     @property
-    def idle(self) -> bool:
+    def may_run_more(self) -> bool:
+        """Whether it may still be given tasks (now or once it is ready)."""
         return not (
-            self.outstanding
-            or self.exiting
-            or self.dead
-            or self.budget == 0
-            or self.init_failed
-            or self.timed_out
+            self.exiting or self.dead or self.budget == 0 or self.init_failed or self.timed_out
         )
+
+    @property
+    def idle(self) -> bool:
+        """It holds no task and may be given some: ready, or still starting (the
+        dispatcher sends only to ready workers; the executor counts starting ones as
+        the idle workers it need not start again)."""
+        return not self.outstanding and self.may_run_more
 
     def may_prefetch(self, now: float, task_seconds: Optional[float], max_bytes: int) -> bool:
         """Whether it may get its next batch (of at most ``max_bytes``) before it
