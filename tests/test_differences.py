@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import re
 import subprocess
+import sys
 import time
 import types
 import uuid
@@ -54,18 +55,25 @@ HARD_CODED_CHOICE = re.compile(r"\b(compat|picks|chooses|keeps)\s+(fork|spawn|fo
 PUBLISHED = {"START": 7, "MAIN": 9, "PROC": 12, "POOL": 10, "IPC": 11, "SYNC": 7, "SIG": 10,
              "SUB": 17, "FILE": 5, "ENV": 4}  # fmt: skip
 
-# What the probes see on Linux (CPython 3.9-3.13, seen here), per start method: the
+# What the probes see on Linux (CPython 3.9-3.15), per start method: the
 # probes must be able to report both answers, so these pin their logic down.
 F_ONLY = {"fork": "differs", "spawn": "supported", "forkserver": "supported"}
 NOT_F = {"fork": "supported", "spawn": "differs", "forkserver": "differs"}
 FS_ONLY = {"fork": "supported", "spawn": "supported", "forkserver": "differs"}
 ALWAYS, NEVER = dict.fromkeys(KNOWN_METHODS, "differs"), dict.fromkeys(KNOWN_METHODS, "supported")
+# CPython 3.13.8+ and 3.14.1+ import the main module once in the forkserver (gh-126631),
+# whose children are forked from it: they re-seed random (PROC-09) as fork children do.
+FORKSERVER_PRELOADS_MAIN = sys.version_info >= (3, 14, 1) or (
+    (3, 13, 8) <= sys.version_info < (3, 14)
+)
+RESEEDED = {**NOT_F, "forkserver": "supported"}
 LINUX_EXPECTED = {
     "START-02": NEVER, "START-03": NEVER, "START-06": FS_ONLY,
     "MAIN-01": NOT_F, "MAIN-02": NOT_F, "MAIN-03": NOT_F, "MAIN-04": NOT_F, "MAIN-05": NOT_F,
     "MAIN-06": ALWAYS, "MAIN-08": NOT_F, "MAIN-09": NOT_F,
     "PROC-01": NEVER, "PROC-02": NEVER, "PROC-03": ALWAYS, "PROC-04": ALWAYS, "PROC-05": ALWAYS,
-    "PROC-06": NEVER, "PROC-07": ALWAYS, "PROC-08": NOT_F, "PROC-09": NOT_F, "PROC-12": F_ONLY,
+    "PROC-06": NEVER, "PROC-07": ALWAYS, "PROC-08": NOT_F,
+    "PROC-09": RESEEDED if FORKSERVER_PRELOADS_MAIN else NOT_F, "PROC-12": F_ONLY,
     "POOL-02": NEVER, "POOL-03": NEVER, "POOL-04": ALWAYS, "POOL-05": ALWAYS,
     "IPC-01": NEVER, "IPC-02": NEVER, "IPC-04": ALWAYS, "IPC-05": ALWAYS, "IPC-06": NEVER,
     "IPC-09": ALWAYS, "IPC-11": NEVER,

@@ -567,10 +567,16 @@ def test_communicate_that_ends_at_the_deadline_is_timeout_expired(
 ) -> None:
     # The standard library's communicate() ends with wait(remaining time), which is
     # negative once the time is up: that is TimeoutExpired, not a ValueError about
-    # the caller's timeout.
-    monkeypatch.setattr(
-        Popen, "_remaining_time", lambda self, endtime: None if endtime is None else -0.01
-    )
+    # the caller's timeout. The remaining time comes from Popen._remaining_time up to
+    # 3.14 and from the module function subprocess._deadline_remaining in 3.15.
+    if hasattr(subprocess.Popen, "_remaining_time"):
+        monkeypatch.setattr(
+            Popen, "_remaining_time", lambda self, endtime: None if endtime is None else -0.01
+        )
+    else:
+        monkeypatch.setattr(
+            subprocess, "_deadline_remaining", lambda endtime: None if endtime is None else -0.01
+        )
     with Popen(child("deaf")) as p:
         with pytest.raises(subprocess.TimeoutExpired):
             p.communicate(timeout=5)

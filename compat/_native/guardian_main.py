@@ -162,11 +162,13 @@ def main(argv: list[str]) -> int:
         os.write(1, READY)
     except OSError:  # the parent is gone already: serve() sees it at once
         pass
-    # Hold none of the parent's pipes: the handshake pipe closes here.
+    # Hold none of the parent's pipes: the handshake pipe closes here. The parent
+    # takes the pipe's end-of-file as "set up", so the spare descriptor is closed
+    # before the last dup2() drops the pipe: nothing extra is open after it.
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
     os.close(devnull)
+    os.dup2(1, 2)
     serve(lifeline, registry_fd)
     return 0
 

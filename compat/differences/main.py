@@ -3,6 +3,8 @@ side effects that run again, and functions they cannot find there."""
 
 from __future__ import annotations
 
+import re
+
 from ._model import (
     Difference,
     Observation,
@@ -57,6 +59,9 @@ if __name__ == "__main__":
 
     pool = ctx.Pool(1)
     try:
+        # The worker is up before the bounded wait starts: the bound is for this
+        # call alone, not for a worker's start on a loaded machine.
+        pool.apply(os.getpid)
         result = pool.apply_async(inguard)
         try:
             out = {"result": result.get(timeout=float(sys.argv[1])), "hang": False}
@@ -81,8 +86,20 @@ print(json.dumps({"exitcode": p.exitcode}))
 def _probe_guardless(ctx: ProbeContext) -> Observation:
     """Run a script that starts a child without the __main__ guard."""
     proc = run_script(script_header(ctx.method) + _GUARDLESS, timeout=ctx.timeout)
-    seen = last_json(proc.stdout)
     bootstrap = b"bootstrapping phase" in proc.stderr
+    if proc.returncode != 0 and bootstrap:
+        # CPython 3.13.8+ and 3.14.1+ preload __main__ in the forkserver (gh-126631):
+        # the forkserver runs the unguarded top level itself and dies there, so start()
+        # fails in the parent, which prints nothing (3.15 ignores that error, gh-141860).
+        errors = re.findall(rb"^(\w+(?:Error|Exception)):", proc.stderr, re.MULTILINE)
+        error = errors[-1].decode() if errors else f"exit code {proc.returncode}"
+        observed = {"exitcode": None, "bootstrap_error": True, "parent_error": error}
+        return differs(
+            observed,
+            f"{ctx.method}: start() raised {error} in the parent: the forkserver ran the "
+            "top level itself (RuntimeError: bootstrapping phase) and died",
+        )
+    seen = last_json(proc.stdout)
     observed = {"exitcode": seen["exitcode"], "bootstrap_error": bootstrap}
     return affected(
         seen["exitcode"] != 0,
@@ -131,7 +148,11 @@ ENTRIES = (
             "new process before the current process has finished its bootstrapping "
             "phase') in the child: Process exits with 1 and the parent sees no error; an "
             "unguarded Pool keeps replacing dying workers and map() never returns; "
-            "ProcessPoolExecutor raises BrokenProcessPool. Under fork nothing fails."
+            "ProcessPoolExecutor raises BrokenProcessPool. Under fork nothing fails. "
+            "CPython 3.13.8+ and 3.14.1+ run the main module once in the forkserver "
+            "itself (gh-126631): there start() raises RuntimeError in the forkserver, "
+            "which dies, and start() in the parent raises ConnectionResetError; 3.15 "
+            "ignores the error in the forkserver (gh-141860) and the child exits 1 again."
         ),
         compat=(
             "spawn_child detects a script that starts children without the guard and "
@@ -141,6 +162,8 @@ ENTRIES = (
         sources=(
             "docs: multiprocessing, Programming guidelines, Safe importing of main module",
             "source: Lib/multiprocessing/spawn.py",
+            "gh-126631",
+            "gh-141860",
         ),
         cells=("fork: fine; spawn: child exits 1", "child exits 1", "child exits 1"),
         probe=_probe_guardless,
@@ -156,7 +179,9 @@ ENTRIES = (
             "Each spawn or forkserver child imports the main script as __mp_main__: "
             "module-level prints, logging setup, file writes, network calls and heavy "
             "imports repeat once per child (N times for Pool(N)). A main run with "
-            "`python -m pkg` (pkg/__main__.py) is not re-run."
+            "`python -m pkg` (pkg/__main__.py) is not re-run. CPython 3.13.8+ and 3.14.1+ "
+            "import it once in the forkserver instead (gh-126631), whose children are "
+            "forked from it: forkserver repeats the side effects once, not per child."
         ),
         compat=(
             "Cannot be avoided (the child needs the script to find the target); compat "
@@ -166,6 +191,7 @@ ENTRIES = (
         sources=(
             "source: Lib/multiprocessing/spawn.py",
             "docs: multiprocessing, Programming guidelines",
+            "gh-126631",
         ),
         cells=REIMPORT_CELLS,
         probe=_probe_reimport,

@@ -187,11 +187,13 @@ ENTRIES = (
             "random re-seeds itself in a fork child (os.register_at_fork), discarding "
             "the parent's seed; a spawned child re-runs the module-level random.seed(n), "
             "so every worker draws the same stream. numpy's legacy global generator is "
-            "not re-seeded at fork."
+            "not re-seeded at fork. forkserver children drew the same stream too until "
+            "CPython 3.13.8 and 3.14.1, which run the main module once in the forkserver "
+            "(gh-126631): its children are forked from it, so they re-seed and differ."
         ),
         compat="Derive a seed per task and pass it explicitly.",
         handling="documents",
-        sources=("docs: os.register_at_fork", "source: Lib/random.py"),
+        sources=("docs: os.register_at_fork", "source: Lib/random.py", "gh-126631"),
         cells=("fork: distinct; spawn: identical", "identical", "identical"),
         probe=_probe_random,
     ),

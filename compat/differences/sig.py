@@ -11,6 +11,7 @@ from ._model import (
     Difference,
     Observation,
     ProbeContext,
+    ProbeTimeout,
     affected,
     differs,
     not_applicable,
@@ -45,6 +46,28 @@ _HANDLES_TERM = (
 )
 
 
+def _signal_state(pid: int) -> str:
+    """The child's pending, blocked, ignored and caught signals (Linux /proc), or ""."""
+    wanted = ("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
+            fields = [line.strip().replace(":\t", " ") for line in f if line.startswith(wanted)]
+    except OSError:
+        return ""
+    return f" ({', '.join(fields)})" if fields else ""
+
+
+def _wait_exit(p: subprocess.Popen[bytes], after: str) -> int:
+    """Wait up to GRACE for a child that was sent a signal; past it, a ProbeTimeout
+    that shows the child's signal masks (a signal blocked or ignored by whatever
+    started this process would explain it)."""
+    try:
+        return p.wait(GRACE)
+    except subprocess.TimeoutExpired:
+        state = _signal_state(p.pid)
+        raise ProbeTimeout(f"the child had not exited {GRACE:g} s after {after}{state}") from None
+
+
 def _probe_signal_names(ctx: ProbeContext) -> Observation:
     """Look up POSIX signals and Windows console events in the signal module."""
     names = ("SIGKILL", "SIGHUP", "SIGCHLD", "SIGALRM", "SIGUSR1", "SIGPIPE", "SIGBREAK")
@@ -59,7 +82,7 @@ def _probe_kill_sigint(ctx: ProbeContext) -> Observation:
         p = reaper.popen(python("-c", _INTERRUPTIBLE), stdout=subprocess.PIPE)
         wait_ready(p)
         os.kill(p.pid, signal.SIGINT)
-        rc = p.wait(GRACE)
+        rc = _wait_exit(p, "os.kill(pid, SIGINT)")
     detail = "KeyboardInterrupt in the child" if rc == 3 else f"hard kill, return code {rc}"
     return affected(rc != 3, {"returncode": rc}, detail)
 
@@ -95,7 +118,7 @@ def _probe_group_interrupt(ctx: ProbeContext) -> Observation:
         p = reaper.popen(python("-c", _INTERRUPTIBLE), stdout=subprocess.PIPE, group=True)
         wait_ready(p)
         killpg(p.pid, signal.SIGINT)
-        rc = p.wait(GRACE)
+        rc = _wait_exit(p, "os.killpg(pgid, SIGINT)")
     return affected(rc != 3, {"sigint_to_group": rc == 3}, f"SIGINT to its group: exit {rc}")
 
 
@@ -106,7 +129,7 @@ def _probe_popen_codes(ctx: ProbeContext) -> Observation:
         b = reaper.popen(python("-c", _SLEEPER), stdout=subprocess.DEVNULL)
         a.terminate()
         b.kill()
-        codes = {"terminate": a.wait(GRACE), "kill": b.wait(GRACE)}
+        codes = {"terminate": _wait_exit(a, "terminate()"), "kill": _wait_exit(b, "kill()")}
     return affected(codes != {"terminate": -15, "kill": -9}, codes, f"return codes {codes}")
 
 
@@ -116,7 +139,7 @@ def _probe_sigterm_handler(ctx: ProbeContext) -> Observation:
         p = reaper.popen(python("-c", _HANDLES_TERM), stdout=subprocess.PIPE)
         wait_ready(p)
         p.terminate()
-        rc = p.wait(GRACE)
+        rc = _wait_exit(p, "terminate() (SIGTERM)")
         out = read_bounded(p.stdout, GRACE, line=False) or b""
     ran = b"handled" in out
     return affected(not ran, {"handler_ran": ran}, f"handler ran: {ran} (return code {rc})")
