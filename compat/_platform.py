@@ -156,7 +156,7 @@ class PlatformFacts(NamedTuple):
     ) -> PlatformFacts:
         """Facts for another platform, with the start methods CPython offers there."""
         if start_methods is None:
-            start_methods = default_start_methods_for(platform)
+            start_methods = default_start_methods_for(platform, python)
         return cls(
             platform=platform,
             python=python,
@@ -178,14 +178,23 @@ class PlatformFacts(NamedTuple):
 PlatformFacts.__module__ = "compat"
 
 
-def default_start_methods_for(platform: str) -> tuple[str, ...]:
-    """The start methods CPython 3.8-3.14 offers on ``platform``.
+def default_start_methods_for(platform: str, python: tuple[int, int] = (3, 12)) -> tuple[str, ...]:
+    """The start methods CPython ``python`` offers on ``platform``, in its order
+    (``multiprocessing.get_all_start_methods()``).
 
     Windows has spawn only (no ``os.fork``). POSIX platforms with file-descriptor
-    passing (Linux, macOS, the BSDs) have all three.
+    passing (Linux, macOS, the BSDs) have all three. The order changed in 3.14,
+    which lists the default first and the rest as its context table does: Linux
+    and the BSDs ``forkserver, fork, spawn`` (forkserver became their default),
+    macOS ``spawn, fork, forkserver``. Before: ``fork, spawn, forkserver``, macOS
+    ``spawn, fork, forkserver`` (spawn is its default since 3.8).
     """
     if platform == "win32":
         return ("spawn",)
+    if platform == "darwin":
+        return ("spawn", "fork", "forkserver")
+    if python >= (3, 14):
+        return ("forkserver", "fork", "spawn")
     return ("fork", "spawn", "forkserver")
 
 

@@ -212,6 +212,29 @@ def choose_start_method(
     )
 
 
+def fork_instead(decision: Decision, problem: str, facts: PlatformFacts) -> Optional[Decision]:
+    """Fork, for one child that forkserver cannot start, where fork is what the
+    program had before it grew; None otherwise.
+
+    Applies when the policy (not the program, nor ``COMPAT_START_METHOD``) chose
+    forkserver and fork is safe now (``facts``): rule 5 of
+    :func:`choose_start_method`, a large process. ``problem`` is why forkserver
+    cannot start the child (an unpicklable target or argument, a script without
+    a main guard): such a program worked while it was small, and growing must not
+    break it. ``spawn_child`` asks this; pools cannot (their workers start before
+    the tasks exist)."""
+    if decision.source != "policy" or decision.method != "forkserver":
+        return None
+    if "fork" not in facts.start_methods or fork_hazards(facts):
+        return None
+    return Decision(
+        "fork",
+        f"{decision.reason}; but {problem}, and fork is safe here, so this child forks "
+        "(a module-level target under an `if __name__ == '__main__':` guard gets "
+        "forkserver's flat start cost)",
+    )
+
+
 def _large(facts: PlatformFacts) -> bool:
     """The process is large enough that forkserver starts children faster than fork,
     and forkserver is a method the policy uses here."""

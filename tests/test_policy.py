@@ -257,7 +257,13 @@ def test_fork_hazards_safe_and_unsafe() -> None:
 
 def test_simulated_start_methods() -> None:
     assert default_start_methods_for("win32") == ("spawn",)
-    assert set(default_start_methods_for("darwin")) == {"fork", "spawn", "forkserver"}
+    assert default_start_methods_for("win32", (3, 14)) == ("spawn",)
+    # multiprocessing.get_all_start_methods()'s order: 3.14 lists the default first.
+    assert default_start_methods_for("darwin") == ("spawn", "fork", "forkserver")
+    assert default_start_methods_for("darwin", (3, 15)) == ("spawn", "fork", "forkserver")
+    assert default_start_methods_for("linux", (3, 13)) == ("fork", "spawn", "forkserver")
+    assert default_start_methods_for("linux", (3, 14)) == ("forkserver", "fork", "spawn")
+    assert PlatformFacts.simulated("linux", (3, 15)).start_methods[0] == "forkserver"
     assert compat.available_start_methods(facts=WIN) == ("spawn",)
 
 
@@ -288,3 +294,21 @@ def test_current_facts_describe_this_interpreter() -> None:
 def test_os_names() -> None:
     assert (WIN.os_name, MAC.os_name, LINUX.os_name) == ("Windows", "macOS", "Linux")
     assert PlatformFacts.simulated("freebsd14").os_name == "freebsd14"
+
+
+def test_fork_instead_only_for_a_policy_forkserver_where_fork_is_safe() -> None:
+    from compat._policy import Decision, fork_instead
+
+    big = Decision("forkserver", "fork is safe here on Linux, but this process holds", "policy")
+    d = fork_instead(big, "cannot start a child running f with forkserver: x", LINUX)
+    assert d is not None and d.method == "fork" and d.source == "policy"
+    assert d.reason.startswith(big.reason + "; but cannot start a child running f")
+    assert "fork is safe here, so this child forks" in d.reason
+    # Asked for by the program or the environment: the error stands.
+    assert fork_instead(big._replace(source="requested"), "x", LINUX) is None
+    assert fork_instead(big._replace(source="environment"), "x", LINUX) is None
+    # Only a forkserver choice: spawn (macOS, a hazard) is no size decision.
+    assert fork_instead(big._replace(method="spawn"), "x", LINUX) is None
+    # Fork unsafe now (a thread started since), or missing: no fallback.
+    assert fork_instead(big, "x", LINUX.with_(threads=2)) is None
+    assert fork_instead(big, "x", WIN) is None

@@ -141,10 +141,14 @@ def start_child(
         if method != "fork":
             target, args, kwargs = check_spawnable(method, target, args, kwargs, what=what)
     except SpawnError as exc:
-        fallback = _fork_instead(ctx, exc)
-        if fallback is None:
+        from .._context import get_context
+        from .._platform import PlatformFacts
+        from .._policy import fork_instead
+
+        forked = fork_instead(ctx.decision, str(exc), PlatformFacts.current())
+        if forked is None:
             raise
-        ctx, decision = fallback
+        ctx, decision = get_context("fork", die_with_parent=ctx.die_with_parent), forked
         method = "fork"
     if method == "fork":
         ctx._warn_if_fork_unsafe()
@@ -169,31 +173,6 @@ def start_child(
     # reader sees EOF as soon as the child is gone, however it ended.
     writer.close()
     return Child(process, reader, decision, _name_of(target))
-
-
-def _fork_instead(ctx: Context, exc: SpawnError) -> Optional[tuple[Context, Decision]]:
-    """A fork context for a child forkserver cannot start, where fork is what the
-    program had before it grew: the default context chose forkserver only because
-    this process is large (fork is safe), and the target, its arguments or a
-    script without a main guard cannot go to a forkserver child. Such a program
-    worked while it was small; growing must not break it. None otherwise."""
-    from .._context import get_context
-    from .._platform import PlatformFacts
-    from .._policy import Decision, fork_hazards
-
-    if ctx.decision.source != "policy" or ctx.method != "forkserver":
-        return None
-    facts = PlatformFacts.current()
-    if "fork" not in facts.start_methods or fork_hazards(facts):
-        return None
-    reason = (
-        f"{ctx.decision.reason}; but {exc}, and fork is safe here, so this child forks "
-        "(a module-level target under an `if __name__ == '__main__':` guard gets "
-        "forkserver's flat start cost)"
-    )
-    return get_context("fork", die_with_parent=ctx.die_with_parent), Decision(
-        "fork", reason, "policy"
-    )
 
 
 class Child:
