@@ -92,6 +92,10 @@ def _empty(node: ast.AST) -> bool:
     )
 
 
+def _known(node: ast.AST, names_too: bool = False) -> bool:
+    return names_too or not isinstance(node, ast.Name)
+
+
 def call_problems(
     call: ast.Call, qualname: str, compat_call: bool
 ) -> list[tuple[ast.AST, str, str]]:
@@ -104,13 +108,15 @@ def call_problems(
         return []
     found: list[tuple[ast.AST, str, str]] = []
     keywords = {k.arg: k.value for k in call.keywords if k.arg}
+    # A variable may hold a per-platform value (FLAGS = ... if WINDOWS else 0): only a
+    # function given as preexec_fn is known to be there whatever the platform.
     for arg, effect in POSIX_ONLY_ARGS.items():
         value = keywords.get(arg)
-        if value is not None and not _empty(value):
+        if value is not None and not _empty(value) and _known(value, arg == "preexec_fn"):
             found.append((value, "SUB-06", f"{arg}= is POSIX-only: {effect}"))
     for arg in WINDOWS_ONLY_ARGS:
         value = keywords.get(arg)
-        if value is not None and not _empty(value) and not _is_const(value, 0):
+        if value is not None and not _empty(value) and not _is_const(value, 0) and _known(value):
             message = f"{arg}= is Windows-only: Popen raises ValueError on POSIX"
             found.append((value, "SUB-06", message))
     if not compat_call:
