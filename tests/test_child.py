@@ -168,11 +168,12 @@ def test_context_manager_waits_on_normal_exit(ctx: compat.Context) -> None:
 
 def test_context_manager_stops_child_on_error(ctx: compat.Context, tmp_path: Path) -> None:
     path = tmp_path / "pid"
-    with pytest.raises(RuntimeError), ctx.spawn_child(report_pid_and_sleep, str(path)) as child:
-        # Running its target: a child still starting holds SIGTERM until its main
-        # function runs, and one that takes over the 1 s grace (a loaded machine) is
-        # killed instead (-9), which test_context_manager_kills_... is about.
-        wait_for_pid(path, TIMEOUT)
+    child = ctx.spawn_child(report_pid_and_sleep, str(path))
+    # Running its target: a child still starting holds SIGTERM until its main
+    # function runs, and one that takes over the 1 s grace (a loaded machine) is
+    # killed instead (-9), which test_context_manager_kills_... is about.
+    wait_for_pid(path, TIMEOUT)
+    with pytest.raises(RuntimeError), child:
         raise RuntimeError("block failed")
     assert not child.is_alive()
     assert child.exitcode == expected_terminate_exitcode()
