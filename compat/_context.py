@@ -16,13 +16,15 @@ from multiprocessing import (
     ProcessError,
     TimeoutError,
 )
-from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ._errors import ForkSafetyWarning, warn_user
 from ._platform import PlatformFacts
 from ._policy import Decision, choose_start_method, fork_hazards
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
+
     from ._child.child import Child
     from ._child.process import Process
 

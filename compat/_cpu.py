@@ -11,10 +11,15 @@ from __future__ import annotations
 import math
 import os
 import sys
-from dataclasses import dataclass
-from typing import Callable, Optional
 
 from ._platform import LINUX, PLATFORM, PYTHON, PlatformFacts
+from ._record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional
+
+    _Reader = Callable[[str], Optional[float]]
 
 __all__ = [
     "WINDOWS_EXECUTOR_MAX_WORKERS",
@@ -33,11 +38,8 @@ __all__ = [
 #: concurrent/futures/process.py). Research id POOL-02.
 WINDOWS_EXECUTOR_MAX_WORKERS = 61
 
-_Reader = Callable[[str], Optional[float]]
 
-
-@dataclass(frozen=True)
-class CpuFacts:
+class CpuFacts(Record):
     """What :func:`count_from_facts` needs; every field may be unknown (None).
 
     ``os_cpu_count``: ``os.cpu_count()`` (CPUs in the machine).
@@ -49,11 +51,23 @@ class CpuFacts:
     ``PYTHON_CPU_COUNT=N`` (CPython 3.13+ honours both); it wins over everything.
     """
 
-    os_cpu_count: Optional[int] = None
-    process_cpu_count: Optional[int] = None
-    affinity: Optional[int] = None
-    quota: Optional[float] = None
-    override: Optional[int] = None
+    _fields = ("os_cpu_count", "process_cpu_count", "affinity", "quota", "override")
+    __slots__ = _fields
+    os_cpu_count: Optional[int]
+    process_cpu_count: Optional[int]
+    affinity: Optional[int]
+    quota: Optional[float]
+    override: Optional[int]
+
+    def __init__(
+        self,
+        os_cpu_count: Optional[int] = None,
+        process_cpu_count: Optional[int] = None,
+        affinity: Optional[int] = None,
+        quota: Optional[float] = None,
+        override: Optional[int] = None,
+    ) -> None:
+        self._init(os_cpu_count, process_cpu_count, affinity, quota, override)
 
 
 def count_from_facts(facts: CpuFacts) -> int:

@@ -21,14 +21,16 @@ from __future__ import annotations
 import importlib
 import struct
 import sys
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections import namedtuple
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # typed views of the names __getattr__ resolves at run time
     from concurrent.futures.process import _RemoteTraceback as ExecutorRemoteTraceback
     from multiprocessing.context import assert_spawning, get_spawning_popen
     from multiprocessing.pool import IMapIterator, MapResult
     from multiprocessing.resource_tracker import ensure_running as ensure_resource_tracker
     from multiprocessing.util import Finalize, is_exiting, register_after_fork
+    from typing import Any, NamedTuple
 
 __all__ = [
     "BASE_PROCESS_ATTRS",
@@ -68,7 +70,22 @@ class StdlibChanged(ImportError):
     """This CPython lacks a standard-library internal that compat relies on."""
 
 
-class PrivateName(NamedTuple):
+# The fields, for the type checker; collections.namedtuple makes them at run time
+# (typing.NamedTuple would import typing into every child; see compat._platform).
+if TYPE_CHECKING:
+
+    class _PrivateNameFields(NamedTuple):
+        module: str
+        path: str
+        why: str
+        kind: str = "attr"
+else:
+    _PrivateNameFields = namedtuple(
+        "_PrivateNameFields", ["module", "path", "why", "kind"], defaults=("attr",)
+    )
+
+
+class PrivateName(_PrivateNameFields):
     """One standard-library internal compat uses.
 
     ``kind`` says how its presence is checked:
@@ -80,10 +97,7 @@ class PrivateName(NamedTuple):
       only on another OS, such as Windows' ``Popen._handle``).
     """
 
-    module: str
-    path: str
-    why: str
-    kind: str = "attr"
+    __slots__ = ()
 
 
 #: alias -> the internal it stands for. Aliases of kind ``"attr"`` that are identifiers

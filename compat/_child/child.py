@@ -13,7 +13,6 @@ import pickle
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .._errors import ChildError, ChildTimeout, SpawnError, signal_name
 from .._exitcodes import normalize_exitcode
@@ -26,7 +25,10 @@ from .._native.threads import (
 )
 from .._platform import WINDOWS
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
+
     from .._context import Context
     from .._policy import Decision
 

@@ -29,11 +29,10 @@ Each call is one round trip over a ``Pipe`` (tens of microseconds).
 
 from __future__ import annotations
 
-import inspect
 import pickle
 import sys
 import traceback
-from typing import Any, Callable, Optional
+import types
 
 from .._errors import ChildError
 from .._native.lifeline import make_lifeline
@@ -48,9 +47,17 @@ from .._platform import WINDOWS
 from .._stdlib import Finalize
 from .child import _dumps
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
+
 __all__ = ["Consumer", "spawn_consumer", "start_consumer"]
 
 _JOIN_TIMEOUT = 10.0
+
+#: inspect.CO_GENERATOR: the code flag of a function that uses 'yield' (the inspect
+#: module itself imports ast, dis and enum, which every spawned child would pay for).
+_CO_GENERATOR = 0x20
 
 
 def spawn_consumer(consumer: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Consumer:
@@ -68,7 +75,8 @@ def start_consumer(
 ) -> Consumer:
     """:func:`spawn_consumer` with an explicit context (compat Context or
     multiprocessing context); what ``Context.spawn_consumer`` calls."""
-    if inspect.isfunction(consumer) and not inspect.isgeneratorfunction(consumer):
+    # inspect.isfunction(consumer) and not inspect.isgeneratorfunction(consumer):
+    if isinstance(consumer, types.FunctionType) and not consumer.__code__.co_flags & _CO_GENERATOR:
         raise TypeError(
             f"spawn_consumer needs a generator function (one that uses 'yield'); "
             f"{consumer.__qualname__} is a plain function"

@@ -34,10 +34,13 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import Any, Optional
 
 from .._platform import LINUX, WINDOWS
 from .threads import background_thread
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 __all__ = ["Lifeline", "arm", "make_lifeline", "parent_read_fd"]
 

@@ -13,7 +13,6 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from concurrent.futures import process as _cf_process
-from typing import Any, Callable, Optional, TypeVar
 
 from .._child.main_checks import check_main_guard
 from .._context import resolve_context
@@ -34,9 +33,13 @@ from .procs import method_of
 from .stdlib_attrs import ExecutorAttributes
 from .tasks import check_timeout
 
-__all__ = ["BrokenProcessPool", "ProcessPoolExecutor"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional, TypeVar
 
-_T = TypeVar("_T")
+    _T = TypeVar("_T")
+
+__all__ = ["BrokenProcessPool", "ProcessPoolExecutor"]
 
 
 class BrokenProcessPool(ChildError, _cf_process.BrokenProcessPool):

@@ -35,7 +35,6 @@ import collections
 import itertools
 import threading
 import time
-from typing import Any, Callable, Optional, cast
 
 from .._native.threads import background_thread, signals_unblocked
 from . import worker as wire
@@ -54,12 +53,23 @@ from .procs import (
 from .shutdown import CLOSE, RUN, TERMINATE, ShutdownMixin
 from .tasks import (
     STARTUP_FAILURES,
-    Delivery,
     ErrorMaker,
     Task,
     deliver,
     exitcode_of,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional, cast
+
+    from .tasks import Delivery
+else:
+
+    def cast(_type: object, value: object) -> object:
+        """typing.cast at run time (it returns ``value``), without importing typing."""
+        return value
+
 
 #: Seconds between looks at a dead worker whose batch another thread is writing.
 JUDGE_POLL = 0.005

@@ -7,7 +7,6 @@ import threading
 import warnings
 from collections.abc import Iterable, Mapping
 from multiprocessing import pool as _mp_pool
-from typing import Any, Callable, Optional, TypeVar
 
 from .._child.main_checks import check_main_guard
 from .._context import resolve_context
@@ -29,10 +28,14 @@ from .results import (
 from .stdlib_attrs import PoolAttributes
 from .tasks import Task, check_timeout
 
-__all__ = ["Pool"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional, TypeVar
 
-_S = TypeVar("_S")
-_T = TypeVar("_T")
+    _S = TypeVar("_S")
+    _T = TypeVar("_T")
+
+__all__ = ["Pool"]
 
 
 class Pool(PoolAttributes, _mp_pool.Pool):

@@ -4,13 +4,16 @@ and the process-level steps (start it, reap it, ask it to exit)."""
 from __future__ import annotations
 
 import collections
-from typing import Any, Callable, Optional
 
 from .._native.lifeline import make_lifeline
 from .._native.threads import async_signals_blocked, stop_started
 from . import worker as wire
 from .io import make_reader
 from .tasks import Task
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
 
 #: Seconds to wait for a process to finish exiting once its pipe has closed.
 REAP_GRACE = 5.0

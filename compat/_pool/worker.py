@@ -24,7 +24,6 @@ import pickle
 import struct
 import threading
 import time
-from typing import Any, Callable, Optional
 
 from .._native.threads import exit_interrupted, unblock_async_signals
 from .._stdlib import (
@@ -33,6 +32,10 @@ from .._stdlib import (
     CONNECTION_LONG_MARKER,
     extra_reducers,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
 
 # Task kinds.
 APPLY = 0  # func(*args, **kwds)
