@@ -32,7 +32,7 @@ from .manager import RUN, WorkerPool
 from .payload import prepare_function
 from .procs import method_of
 from .stdlib_attrs import ExecutorAttributes
-from .tasks import check_timeout
+from .tasks import check_timeout, flush_child_logs
 
 __all__ = ["BrokenProcessPool", "ProcessPoolExecutor"]
 
@@ -127,6 +127,7 @@ class ProcessPoolExecutor(ExecutorAttributes, _cf_process.ProcessPoolExecutor):
         self._core: Optional[WorkerPool] = None
         limit = check_timeout(task_timeout, "task_timeout")
         self._max_workers = resolve_worker_count(max_workers, executor=True)
+        forward_logs = bool(getattr(mp_context, "forward_logs", True))
         if mp_context is None:
             ctx = _default_context(avoid_fork=max_tasks_per_child is not None)
         else:
@@ -149,6 +150,7 @@ class ProcessPoolExecutor(ExecutorAttributes, _cf_process.ProcessPoolExecutor):
             error_type=BrokenProcessPool,
             transport=_transport,
             task_timeout=limit,
+            forward_logs=forward_logs,
         )
         if max_tasks_per_child is not None:
             if not isinstance(max_tasks_per_child, int):
@@ -308,6 +310,7 @@ class ProcessPoolExecutor(ExecutorAttributes, _cf_process.ProcessPoolExecutor):
         core.close()
         if wait:
             core.join()
+            flush_child_logs()
 
     def terminate_workers(self) -> None:
         """Stop every worker now (SIGTERM; TerminateProcess on Windows), cancel the

@@ -27,7 +27,7 @@ from .results import (
     MapResult,
 )
 from .stdlib_attrs import PoolAttributes
-from .tasks import Task, check_timeout
+from .tasks import Task, check_timeout, flush_child_logs
 
 __all__ = ["Pool"]
 
@@ -119,6 +119,7 @@ class Pool(PoolAttributes, _mp_pool.Pool):
         #: job id -> the result of every unfinished call (the standard library's)
         self._cache: dict[int, Any] = {}
         self._task_timeout = check_timeout(task_timeout, "task_timeout")
+        forward_logs = bool(getattr(context, "forward_logs", True))
         ctx = resolve_context(context, argument="context")
         self._method = method_of(ctx)
         check_main_guard(self._method or "spawn", "a Pool")
@@ -148,6 +149,7 @@ class Pool(PoolAttributes, _mp_pool.Pool):
             process_factory=type(self).Process,
             transport=_transport,
             task_timeout=self._task_timeout,
+            forward_logs=forward_logs,
         )
         try:
             core.start_workers()
@@ -357,6 +359,7 @@ class Pool(PoolAttributes, _mp_pool.Pool):
         for thread in list(self._feeder_threads):
             thread.join()
         core.join()
+        flush_child_logs()
 
     def __enter__(self) -> Pool:
         self._check_running()
