@@ -10,7 +10,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 from concurrent.futures import Future
 from concurrent.futures import process as _cf_process
 from typing import Any, Callable, Optional, TypeVar
@@ -234,10 +234,19 @@ class ProcessPoolExecutor(ExecutorAttributes, _cf_process.ProcessPoolExecutor):
         timeout: Optional[float] = None,
         chunksize: int = 1,
         buffersize: Optional[int] = None,
+        progress: Any = None,
     ) -> Iterator[_T]:
         """Like ``map(fn, *iterables)``, run in the workers, ``chunksize`` calls per
         task. ``buffersize`` (CPython 3.14's argument, available on every version)
-        bounds how many chunks are submitted ahead of the consumer."""
+        bounds how many chunks are submitted ahead of the consumer.
+
+        ``progress`` (compat only): ``True`` draws a progress line on stderr
+        (done/total, rate, ETA; a tqdm bar when tqdm is installed) if stderr is a
+        terminal and prints nothing otherwise; ``"always"`` draws it anyway; a
+        callable is called as ``progress(done, total)`` as chunks finish, where they
+        finish (the executor's thread); ``total`` is the shortest ``len`` of the
+        iterables, None if one has no ``len``. The same on every OS; results and
+        their order do not change (:mod:`compat._pool.progress`)."""
         if chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
         if buffersize is not None and not isinstance(buffersize, int):
@@ -251,6 +260,13 @@ class ProcessPoolExecutor(ExecutorAttributes, _cf_process.ProcessPoolExecutor):
         sent = prepare_function(fn, self._core.method, "ProcessPoolExecutor.map", eager=True)
         chunks = batched(zip(*iterables), chunksize)
         numbers = itertools.count()
+        tracker = None
+        if progress is not None:
+            from .progress import make_progress
+
+            sized = all(isinstance(it, Sized) for it in iterables)
+            total = min((len(it) for it in iterables), default=0) if sized else None  # type: ignore[arg-type]
+            tracker = make_progress(progress, total, "ProcessPoolExecutor.map")
 
         def submit_chunk(chunk: tuple[Any, ...]) -> Future[list[_T]]:
             with self._shutdown_lock:
@@ -260,6 +276,8 @@ class ProcessPoolExecutor(ExecutorAttributes, _cf_process.ProcessPoolExecutor):
                 task = make_task(
                     future, wire.STARMAP, fn, sent, chunk, None, "map", index, index * chunksize
                 )
+                if tracker is not None:
+                    future.add_done_callback(tracker.counter(len(chunk)))
                 if task is not None:
                     core.submit([task], lazy=core.lazy)
                 return future
@@ -285,6 +303,8 @@ class ProcessPoolExecutor(ExecutorAttributes, _cf_process.ProcessPoolExecutor):
             finally:
                 for future in fs:
                     future.cancel()
+                if tracker is not None:
+                    tracker.close()
 
         return chain_from_iterable_of_lists(result_iterator())
 
