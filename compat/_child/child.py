@@ -24,6 +24,7 @@ from .._native.threads import (
     unblock_async_signals,
 )
 from .._platform import WINDOWS
+from .logs import flush as flush_logs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -66,15 +67,21 @@ def _child_main(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     lifeline: Any = None,
+    logs: Any = None,
 ) -> None:
     """Runs in the child: call the target, send one message describing the outcome.
-    ``lifeline`` ends the child as soon as the parent process is gone."""
+    ``lifeline`` ends the child as soon as the parent process is gone; ``logs``
+    forwards its log records to the parent (:mod:`compat._child.logs`)."""
     try:
         unblock_async_signals()  # its start left them blocked (compat._native.threads)
         if lifeline is not None:
             lifeline.arm()
     except KeyboardInterrupt:  # a Ctrl+C that came while it started
         exit_interrupted()
+    if logs is not None:
+        from .logs import install
+
+        install(logs)
     try:
         try:
             value = target(*args, **kwargs)
@@ -143,25 +150,25 @@ def start_child(
         if method != "fork":
             target, args, kwargs = check_spawnable(method, target, args, kwargs, what=what)
     except SpawnError as exc:
-        from .._context import get_context
         from .._platform import PlatformFacts
         from .._policy import fork_instead
 
         forked = fork_instead(ctx.decision, str(exc), PlatformFacts.current())
         if forked is None:
             raise
-        ctx, decision = get_context("fork", die_with_parent=ctx.die_with_parent), forked
+        ctx, decision = ctx.get_context("fork"), forked  # keeps its other settings
         method = "fork"
     if method == "fork":
         ctx._warn_if_fork_unsafe()
     reader, writer = ctx.mp_context.Pipe(duplex=False)
     # A plain standard-library Process of the context: the checks above already ran.
     from .._native.lifeline import make_lifeline
+    from .logs import open_child_logs
 
     lifeline = make_lifeline(die_with_parent=ctx.die_with_parent)
-    process = ctx.mp_context.Process(
-        target=_child_main, args=(writer, target, args, kwargs, lifeline), name=None, daemon=False
-    )
+    logs = open_child_logs(ctx.mp_context, ctx.forward_logs)
+    child_args = (writer, target, args, kwargs, lifeline, logs and logs.sender)
+    process = ctx.mp_context.Process(target=_child_main, args=child_args, name=None, daemon=False)
     try:
         # Blocked while it starts: a Ctrl+C then waits for the child's main function.
         with main_file_fixup(method), async_signals_blocked(method):
@@ -170,7 +177,11 @@ def start_child(
         stop_started(process)
         reader.close()
         writer.close()
+        if logs is not None:
+            logs.discard()
         raise
+    if logs is not None:
+        logs.attach()
     # The child holds its own copy of the write end; closing ours means the
     # reader sees EOF as soon as the child is gone, however it ended.
     writer.close()
@@ -302,6 +313,7 @@ class Child:
                     self._process.join()
                     self._finished = True
                     self._close_reader()
+                    flush_logs()  # its records are handled before its end is reported
                     break
                 if not ready and remaining is not None:
                     return False

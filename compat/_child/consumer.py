@@ -103,8 +103,15 @@ class Consumer:
         self._conn, child_conn = ctx.Pipe()
         name = f"consumer-{getattr(func, '__name__', 'generator')}"
         lifeline = make_lifeline(die_with_parent=getattr(ctx, "die_with_parent", True))
+        logs: Any = None
+        if getattr(ctx, "forward_logs", True) and "logging" in sys.modules:
+            from .logs import ChildLogs
+
+            logs = ChildLogs(getattr(ctx, "mp_context", ctx))
         self._process = ctx.Process(
-            target=_consumer_main, args=(child_conn, func, args, kwargs, lifeline), name=name
+            target=_consumer_main,
+            args=(child_conn, func, args, kwargs, lifeline, logs and logs.sender),
+            name=name,
         )
         try:
             with async_signals_blocked(ctx.get_start_method()):  # compat._native.threads
@@ -112,9 +119,13 @@ class Consumer:
         except BaseException:
             stop_started(self._process)
             self._conn.close()
+            if logs is not None:
+                logs.discard()
             raise
         finally:
             child_conn.close()
+        if logs is not None:
+            logs.attach()
         self._started = False
         self._done = False
         self.method: str = ctx.get_start_method()
@@ -266,6 +277,9 @@ def _shutdown(conn: Any, process: Any) -> None:
     if process.is_alive():
         process.kill()
         process.join(_JOIN_TIMEOUT)
+    logs = sys.modules.get("compat._child.logs")
+    if logs is not None:
+        logs.flush()  # its records are handled before close() returns
 
 
 def _describe(exc: BaseException) -> tuple[str, str, str, Optional[BaseException]]:
@@ -288,15 +302,21 @@ def _consumer_main(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     lifeline: Any = None,
+    logs: Any = None,
 ) -> None:
     """Runs in the child: create the generator and serve requests until it ends
-    (or the producer's process is gone: ``lifeline``)."""
+    (or the producer's process is gone: ``lifeline``). ``logs``: see
+    :mod:`compat._child.logs`."""
     try:
         unblock_async_signals()  # its start left them blocked (compat._native.threads)
         if lifeline is not None:
             lifeline.arm()
     except KeyboardInterrupt:  # a Ctrl+C that came while it started
         exit_interrupted()
+    if logs is not None:
+        from .logs import install
+
+        install(logs)
     try:
         gen = func(*args, **kwargs)
         if not hasattr(gen, "send"):

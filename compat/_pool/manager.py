@@ -94,8 +94,11 @@ class WorkerPool(DispatchMixin, ShutdownMixin):
         transport: Optional[str] = None,
         lazy: bool = False,
         task_timeout: Optional[float] = None,
+        forward_logs: bool = True,
     ) -> None:
         self._ctx = mp_context
+        #: whether workers' log records go to this process's handlers
+        self.forward_logs = forward_logs
         #: the time limit of tasks that do not bring their own (None: no limit)
         self.task_timeout = task_timeout
         self.lazy = lazy
@@ -155,6 +158,7 @@ class WorkerPool(DispatchMixin, ShutdownMixin):
             self._initargs,
             self._maxtasks,
             self._flavour,
+            self.forward_logs,
         )
         self._workers.append(worker)
         self._waiter.add(worker.conn, (worker, False))

@@ -307,3 +307,11 @@ def loads_exception(frame: bytes) -> BaseException:
     if not isinstance(value, BaseException):
         raise TypeError(f"expected an exception, got {type(value).__name__}")
     return value
+
+
+def flush_child_logs() -> None:
+    """Once the workers have ended: their log records are handled before ``join()``
+    returns (:mod:`compat._child.logs`; nothing to do if it was never used)."""
+    logs = sys.modules.get("compat._child.logs")
+    if logs is not None:
+        logs.flush()
