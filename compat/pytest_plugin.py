@@ -57,12 +57,25 @@ _EMULATION = pytest.StashKey["Any"]()  # the running emulating_windows() context
 
 
 class _State:
-    def __init__(self, selected: Optional[tuple[str, ...]], windows: bool, leaks: bool) -> None:
+    def __init__(
+        self,
+        config: pytest.Config,
+        selected: Optional[tuple[str, ...]],
+        windows: bool,
+        leaks: bool,
+    ) -> None:
+        self.config = config
         self.selected = selected
         self.windows = windows
         self.leak_check = leaks
         self.allowed = Snapshot(frozenset(), frozenset(), frozenset())
         self._default: Optional[str] = None
+
+    @property
+    def fds(self) -> bool:
+        """Whether the guard checks descriptors (read late: a conftest's
+        pytest_configure may set ``config.option.no_fd_leak_check``)."""
+        return not self.config.getoption("no_fd_leak_check")
 
     def default(self) -> str:
         if self._default is None:
@@ -93,6 +106,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--windows-semantics", action="store_true", help=WINDOWS_HELP)
     group.addoption(
+        "--no-fd-leak-check",
+        action="store_true",
+        help="Keep the leak guard but do not check file descriptors.",
+    )
+    group.addoption(
         "--no-process-leak-check",
         action="store_true",
         help="Do not fail tests that leave child processes, compat threads or open file "
@@ -115,6 +133,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_STATE] = _State(
+        config,
         selected,
         bool(config.getoption("windows_semantics")),
         not config.getoption("no_process_leak_check"),
@@ -132,7 +151,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         methods = ", ".join(state.selected)
     else:
         methods = f"{state.default()} (the default; --start-methods=all for every method)"
-    guard = f"on: {capabilities()}" if state.leak_check else "off"
+    guard = f"on: {capabilities(fds=state.fds)}" if state.leak_check else "off"
     return [
         f"compat: start methods: {methods}; windows semantics: "
         f"{'on (emulated)' if state.windows else 'off'}; leak guard: {guard}"
@@ -195,18 +214,18 @@ def pytest_fixture_setup(
     state = request.config.stash[_STATE]
     if not state.leak_check or fixturedef.scope == "function":
         return (yield)
-    before = snapshot()
+    before = snapshot(fds=state.fds)
     try:
         return (yield)
     finally:
-        state.allow(before, snapshot())
+        state.allow(before, snapshot(fds=state.fds))
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     state = item.config.stash[_STATE]
     if state.leak_check and item.get_closest_marker("no_process_leak_check") is None:
-        item.stash[_BEFORE] = snapshot()
+        item.stash[_BEFORE] = snapshot(fds=state.fds)
     if state.windows:
         emulation = emulating_windows()
         emulation.__enter__()
@@ -226,7 +245,8 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
         before = item.stash.get(_BEFORE, None)
         if before is not None:
             del item.stash[_BEFORE]
-            found = find_leaks(before, item.config.stash[_STATE].allowed)
+            state = item.config.stash[_STATE]
+            found = find_leaks(before, state.allowed, fds=state.fds)
             if found:
                 reap(found.processes)
                 pytest.fail(f"{item.nodeid} left behind:\n{describe(found)}", pytrace=False)

@@ -273,6 +273,9 @@ def test_the_leak_guard(pytester: pytest.Pytester, tmp_path: Path) -> None:
     # Off: the same tests pass (the child is left to the inner session's end).
     result = run(pytester, "--no-process-leak-check", "-k", "not leaks_a_child")
     result.assert_outcomes(passed=5)
+    result = run(pytester, "--no-fd-leak-check", "-k", "descriptor or clean")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*not file descriptors (--no-fd-leak-check)*"])
 
 
 WINDOWS = """

@@ -237,7 +237,7 @@ def reap(pids: dict[int, str], timeout: float = 5.0) -> None:
             time.sleep(0.01)
 
 
-def capabilities() -> str:
+def capabilities(*, fds: bool = True) -> str:
     """What the guard checks here, for the session header."""
     parts = []
     if _table() is not None:
@@ -247,7 +247,9 @@ def capabilities() -> str:
             "processes (multiprocessing's children only: install psutil for every descendant)"
         )
     parts.append("compat's threads")
-    if _fds() is not None:
+    if not fds:
+        parts.append("not file descriptors (--no-fd-leak-check)")
+    elif _fds() is not None:
         parts.append("file descriptors (/proc/self/fd)")
     else:
         parts.append("not file descriptors (no /proc/self/fd on this OS)")
