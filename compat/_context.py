@@ -406,6 +406,16 @@ def set_start_method(method: Optional[str], force: bool = False) -> None:
         _default = Context(decision)
 
 
+def replace_default(ctx: Optional[Context]) -> Optional[Context]:
+    """Make ``ctx`` the default context (None: the policy chooses again at next use)
+    and return the one it replaces. compat's pytest plugin runs a test under a start
+    method with it, and puts the previous default back afterwards."""
+    global _default
+    with _lock:
+        previous, _default = _default, ctx
+    return previous
+
+
 def get_start_method(allow_none: bool = False) -> Optional[str]:
     """The default context's start method (choosing it now unless ``allow_none``)."""
     if _default is None and allow_none:
