@@ -97,6 +97,7 @@ _SUBMODULES = frozenset(
         "connection",
         "context",
         "differences",
+        "distributed",
         "dummy",
         "forkserver",
         "futures",
