@@ -100,6 +100,7 @@ _SUBMODULES = frozenset(
         "connection",
         "context",
         "differences",
+        "distributed",
         "dummy",
         "forkserver",
         "futures",
