@@ -397,7 +397,13 @@ def test_doctor_json_is_valid_and_diff_compares_reports(start_method: str, tmp_p
     out = _python_m_compat(
         "doctor", "--json", "-", "--strict", "--method", start_method, env={marker: "1"}
     )
-    assert out.returncode == 0, out.stderr[-2000:]
+    # On failure: the probes that erred or timed out (the table is long), then the end.
+    bad = [
+        line
+        for line in (out.stdout + out.stderr).splitlines()
+        if re.search(r"\b(error|timeout)\b", line) and not line.lstrip().startswith("{")
+    ]
+    assert out.returncode == 0, "\n".join(bad[-20:]) + "\n" + out.stderr[-1500:]
     report = json.loads(out.stdout)
     assert validate(report) == []
     assert [r["id"] for r in report["results"]] == [e.id for e in ENTRIES]
