@@ -109,9 +109,12 @@ def diff_reports(
     return "\n".join(lines) + "\n", changed
 
 
-def diff_markdown(reports: list[tuple[str, dict[str, Any]]], *, show_all: bool = False) -> str:
-    """A Markdown table of statuses, one column per report, for CI summaries. A ``*``
-    marks a status whose observed value differs from the first report's."""
+def diff_markdown(
+    reports: list[tuple[str, dict[str, Any]]], *, show_all: bool = False
+) -> tuple[str, int]:
+    """A Markdown table of statuses, one column per report, for CI summaries, and the
+    number of entries that differ. A ``*`` marks a status whose observed value differs
+    from the first report's."""
     results = [{r["id"]: r for r in rep["results"]} for _n, rep in reports]
     ids: list[str] = []
     for res in results:
@@ -120,17 +123,21 @@ def diff_markdown(reports: list[tuple[str, dict[str, Any]]], *, show_all: bool =
         "| ID | Difference | " + " | ".join(label(rep) for _n, rep in reports) + " |",
         "|---|---|" + "---|" * len(reports),
     ]
-    shown = 0
+    shown = changed = 0
     for i in ids:
         row = [res.get(i) for res in results]
         statuses = [r["status"] if r else "(absent)" for r in row]
         seen = [_observed(r) if r else None for r in row]
-        if not show_all and len(set(statuses)) == 1 and len(set(seen)) == 1:
+        same = len(set(statuses)) == 1 and len(set(seen)) == 1
+        changed += not same
+        if same and not show_all:
             continue
         shown += 1
         cells = [s + (" *" if o != seen[0] else "") for s, o in zip(statuses, seen)]
         title = next(r for r in row if r)["title"].replace("|", "\\|")
         lines.append(f"| {i} | {title} | " + " | ".join(cells) + " |")
     files = ", ".join(name for name, _rep in reports)
-    lines += ["", f"{shown} of {len(ids)} entries shown (from {files})."]
-    return "\n".join(lines) + "\n"
+    if not shown:
+        lines = ["No entry differs."]
+    lines += ["", f"{shown} of {len(ids)} entries shown, {changed} differ (from {files})."]
+    return "\n".join(lines) + "\n", changed
