@@ -12,6 +12,8 @@ from typing import Any, Optional
 USAGE_EXAMPLES = """\
 examples:
   python -m compat doctor                      what differs on this interpreter
+  python -m compat doctor --all --only POOL    every POOL entry, affected or not
+  python -m compat explain POOL-04             one entry in full
   python -m compat doctor --json report.json   also write the machine-readable report
   python -m compat diff linux.json windows.json
   python -m compat differences --markdown --output docs/os-differences.md
@@ -74,8 +76,8 @@ def _write(text: str, output: Optional[str]) -> None:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .differences._doctor import run_doctor
-    from .differences._report import format_report
     from .differences._schema import validate
+    from .differences._text import format_report, use_colour
 
     _check_output(args.json)
     report = run_doctor(method=args.method, jobs=args.jobs, only=args.only, progress=sys.stderr)
@@ -83,9 +85,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if errors:  # a bug in compat, not in the user's setup
         sys.stderr.write("compat: the report breaks its own schema:\n  " + "\n  ".join(errors))
         return 2
-    import shutil
-
-    text = format_report(report, min(160, shutil.get_terminal_size((140, 24)).columns))
+    out = sys.stderr if args.json == "-" else sys.stdout
+    text = format_report(report, _width(), show_all=args.all, colour=use_colour(out))
     if args.json == "-":
         sys.stderr.write(text)
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
@@ -98,6 +99,21 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if args.strict and broken:
         return 1
     return 1 if args.exit_code and report["summary"]["differs"] else 0
+
+
+def _width() -> int:
+    """The terminal's width (``COLUMNS`` wins), 80 when there is none, at most 120."""
+    import shutil
+
+    return min(120, shutil.get_terminal_size((80, 24)).columns)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .differences._text import explain
+
+    for i, id in enumerate(args.ids):
+        sys.stdout.write(("\n" if i else "") + explain(id, _width()))
+    return 0
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -208,10 +224,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--method", help="start method for probes not about one (default: compat's choice)"
     )
     p.add_argument("--jobs", type=int, help="worker processes (default: usable CPUs + 1, 2 to 4)")
-    p.add_argument("--only", nargs="+", metavar="ID", help="run only these entries")
+    p.add_argument(
+        "--only", nargs="+", metavar="ID", help="run only these entries or areas (POOL-04, POOL)"
+    )
+    p.add_argument(
+        "--all", action="store_true", help="list every entry, not only what differs here"
+    )
     p.add_argument("--strict", action="store_true", help="exit 1 if a probe errors or times out")
     p.add_argument("--exit-code", action="store_true", help="exit 1 when an entry differs here")
     p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("explain", help="show one entry in full: sources, probe, what compat does")
+    p.add_argument("ids", nargs="+", metavar="ID", help="a difference id, e.g. POOL-04")
+    p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("diff", help="show where two platforms' doctor reports differ")
     p.add_argument("reports", nargs="+", metavar="REPORT.json")

@@ -3,7 +3,9 @@ errors, ``--version``, the doctor's answers and ``explain``."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -11,6 +13,9 @@ import pytest
 
 from compat import __version__
 from compat._cli import main
+from compat.differences import get
+from compat.differences._doctor import select
+from compat.differences._text import DOCS_URL, format_report, use_colour
 
 from .helpers import run_python
 
@@ -87,3 +92,84 @@ def test_console_script_is_declared() -> None:
     text = (root / "pyproject.toml").read_text(encoding="utf-8")
     assert '[project.scripts]\ncompat = "compat._cli:main"' in text
     assert callable(main)
+
+
+# The doctor answers (issue 11 item 2)
+
+
+def _fits(text: str, width: int) -> None:
+    for line in text.splitlines():
+        # wrapped, never cut: only a single unbreakable word (a path, a URL) may overrun
+        assert len(line) <= width or " " not in line.strip(), line
+
+
+def test_doctor_shows_what_differs_and_what_compat_does(report: Path) -> None:
+    only = ("--only", "MAIN-05", "START-01", "--method", "spawn")
+    out = compat("doctor", *only, env={"COLUMNS": "80"})
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "MAIN-05" in text and "AFFECTED" in text
+    assert "START-01" not in text.split("What differs here")[1]  # not affected: not shown
+    assert re.search(r"compat (handles|checks|avoids|documents) it", text)
+    assert "1 entry of 2" in text
+    assert "2 entries:" in text and "2 probes ran" in text
+    assert "\x1b[" not in text  # not a terminal: no colour
+    _fits(text, 80)
+    every = compat("doctor", *only, "--all")
+    assert "START-01" in every.stdout and "not affected" in every.stdout
+
+
+def test_doctor_plurals_and_link(report: Path) -> None:
+    data = json.loads(report.read_text(encoding="utf-8"))
+    one = {**data, "results": data["results"][:1]}
+    one["summary"] = {k: sum(r["status"] == k for r in one["results"]) for k in data["summary"]}
+    text = format_report(one, 80, show_all=True)
+    assert "1 entry:" in text and "1 probe ran" in text
+    assert "differences:" not in text and "probes ran" not in text
+    assert f"{DOCS_URL}" in text and "details: docs/os-differences.md" not in text
+
+
+def test_doctor_wraps_to_80_columns(report: Path) -> None:
+    data = json.loads(report.read_text(encoding="utf-8"))
+    data["start_methods"]["compat"]["reason"] = "a very long reason " * 10
+    data["results"][0].update(status="differs", detail="observed " * 30)
+    text = format_report(data, 80)
+    _fits(text, 80)
+    words = " ".join(text.split())  # nothing cut: every word is there
+    assert words.count("a very long reason") == 10 and words.count("observed") == 30
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(
+    report: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    assert use_colour(Tty()) and not use_colour(io.StringIO())
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not use_colour(Tty())
+    data = json.loads(report.read_text(encoding="utf-8"))
+    assert "\x1b[" in format_report(data, 80, show_all=True, colour=True)
+
+
+def test_only_accepts_an_area() -> None:
+    ids = [e.id for e in select(["POOL", "START-01", "POOL-04"])]
+    assert ids[0] == "POOL-01" and "START-01" in ids and ids.count("POOL-04") == 1
+    assert all(i.startswith("POOL-") for i in ids if i != "START-01")
+    with pytest.raises(KeyError):
+        select(["NOPE"])
+
+
+def test_explain_shows_one_entry_in_full() -> None:
+    out = compat("explain", "POOL-04", env={"COLUMNS": "80"})
+    assert out.returncode == 0, out.stderr
+    entry = get("POOL-04")
+    for needle in ("POOL-04", "sources", "probe", "compat", entry.sources[0][:20]):
+        assert needle in out.stdout
+    assert f"{DOCS_URL}#pool-04" in out.stdout
+    _fits(out.stdout, 80)
+    bad = compat("explain", "POOL-99")
+    assert bad.returncode == 2 and "no difference 'POOL-99'" in _one_clear_line(bad)

@@ -1,11 +1,9 @@
-"""Doctor reports as text, and the differences between reports of two or more platforms."""
+"""The differences between reports of two or more platforms."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
-
-from ._model import AREAS, STATUSES
 
 WIDTH = 110
 
@@ -19,50 +17,6 @@ def label(report: dict[str, Any]) -> str:
     """A short name for a report's platform: ``"Linux, CPython 3.11.7, fork"``."""
     p = report["platform"]
     return f"{p['os']}, {p['implementation']} {p['python']}, {report['probe_method']}"
-
-
-def header_lines(report: dict[str, Any]) -> list[str]:
-    p, sm, cpu = report["platform"], report["start_methods"], report["cpu"]
-    default = sm["stdlib_default"] or "unknown"
-    counts = ", ".join(f"{k} {v}" for k, v in cpu.items() if k != "usable" and v is not None)
-    decision = sm["compat"]
-    return [
-        f"compat doctor {report['compat_version']}: {p['os']} {p['release']} {p['machine']}, "
-        f"{p['implementation']} {p['python']}",
-        f"  executable      {p.get('executable', '')}",
-        f"  start methods   {', '.join(sm['available'])} (standard library default: {default})",
-        f"  compat chooses  {decision['method']} ({decision['source']}): {decision['reason']}",
-        f"  CPUs            {cpu['usable']} usable ({counts})",
-        f"  probes use      {report['probe_method']}, unless an entry is about another method",
-    ]
-
-
-def format_report(report: dict[str, Any], width: int = WIDTH) -> str:
-    """The readable report: the platform, then one line per difference by area, each
-    at most ``width`` characters (at least 100)."""
-    width = max(100, width)
-    lines = header_lines(report)
-    by_area: dict[str, list[dict[str, Any]]] = {}
-    for r in report["results"]:
-        by_area.setdefault(r["area"], []).append(r)
-    for area, (title, _modules) in AREAS.items():
-        if area not in by_area:
-            continue
-        lines += ["", f"{area}: {title}"]
-        for r in by_area[area]:
-            room = 46 + (width - 100) // 3
-            head = f"  {r['id']:<9} {r['status']:<14} {_clip(r['title'], room):<{room}}"
-            lines.append(f"{head}  {_clip(r['detail'], width - len(head) - 2)}")
-    s = report["summary"]
-    ran = sum(1 for r in report["results"] if r["ran"])
-    lines += [
-        "",
-        f"{len(report['results'])} differences: "
-        + ", ".join(f"{s[k]} {k}" for k in STATUSES)
-        + f"; {ran} probes ran in {report['seconds']:.1f} s",
-        "supported = not affected here; differs = affected here; details: docs/os-differences.md",
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def _observed(r: dict[str, Any]) -> str:
