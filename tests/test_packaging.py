@@ -67,3 +67,49 @@ def test_readme_links_are_absolute() -> None:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     for target in re.findall(r"\]\(([^)]+)\)", text):
         assert target.startswith(("https://", "http://", "#")), target
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="runs ci/run_tests.sh with bash")
+def test_run_tests_sh_installs_tox_itself(tmp_path: Path) -> None:
+    """Without tox, ci/run_tests.sh uses (and would first create) a cached venv with tox
+    and tox-uv instead of stopping at "No module named tox". The cached venv is a stub
+    here, so nothing is installed."""
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("no bash")
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "python").symlink_to(sys.executable)
+    (tmp_path / "hide").mkdir()
+    (tmp_path / "hide" / "tox.py").write_text("raise ImportError('hidden from this test')\n")
+    venv = tmp_path / "tox-venv"
+    (venv / "bin").mkdir(parents=True)
+    stub = venv / "bin" / "tox"
+    stub.write_text('#!/bin/sh\necho tox 9.9.9 stub "$@"\n')
+    stub.chmod(0o755)
+    env = {
+        "PATH": f"{tools}{':'}/usr/bin:/bin",
+        "PYTHONPATH": str(tmp_path / "hide"),
+        "COMPAT_TOX_VENV": str(venv),
+        "HOME": str(tmp_path),
+    }
+    script = str(ROOT / "ci" / "run_tests.sh")
+    done = subprocess.run(
+        [bash, script, "--setup-only"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"tox is {stub} (tox 9.9.9 stub --version)" in done.stdout
+    assert "No module named tox" not in done.stdout + done.stderr
+    helped = subprocess.run([bash, script, "--help"], capture_output=True, text=True, env=env)
+    assert helped.returncode == 0 and "cached venv" in helped.stdout
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    first = text.split("\n## ", 2)[1]
+    block = first.split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in block.splitlines() if line.strip()]
+    assert commands == [
+        "python -m pip install -e . && python -m compat doctor",
+        "ci/run_tests.sh",
+    ]
