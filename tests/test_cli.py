@@ -170,6 +170,7 @@ def test_explain_shows_one_entry_in_full() -> None:
     for needle in ("POOL-04", "sources", "probe", "compat", entry.sources[0][:20]):
         assert needle in out.stdout
     assert f"{DOCS_URL}#pool-04" in out.stdout
+    assert "https://bugs.python.org/issue22393" in out.stdout  # sources with their address
     _fits(out.stdout, 80)
     bad = compat("explain", "POOL-99")
     assert bad.returncode == 2 and "no difference 'POOL-99'" in _one_clear_line(bad)

@@ -180,8 +180,14 @@ def explain(id: str, width: int = 80) -> str:
     ]
     for name, value in rows:
         lines += _wrap(value, width, f"  {name:<13} ", " " * 16)
+    from ._markdown import _source
+
     lines.append("  sources")
     for source in e.sources:
+        linked = _source(source)  # "[bpo-22393](https://...)" when it has an address
+        if linked.startswith("[") and linked.endswith(")"):
+            name, _, url = linked[1:-1].partition("](")
+            source = f"{name} {url}"
         lines += _wrap(source, width, "    - ", " " * 6)
     lines += _wrap(f"Run its probe here: python -m compat doctor --only {e.id}", width, "", "")
     lines += _wrap(f"Online: {DOCS_URL}#{e.id.lower()}", width, "", "  ")
