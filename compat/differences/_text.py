@@ -156,7 +156,13 @@ def _result_lines(r: dict[str, Any], width: int, show_all: bool, colour: bool) -
     lines = head + _wrap(r["detail"], width, " " * 12 + "here: ", " " * 18)
     entry = _entry(r["id"])
     if entry is not None:
-        what = f"{_HANDLING.get(entry.handling, entry.handling)}: {entry.compat}"
+        text = entry.compat
+        for said in ("Documented; ", "Documented. "):  # "documents it" already says so
+            if text.startswith(said):
+                text = text[len(said) :]
+                if not text.startswith("compat"):  # compat's names stay lower case
+                    text = text[0].upper() + text[1:]
+        what = f"{_HANDLING.get(entry.handling, entry.handling)}: {text}"
         lines += _wrap(what, width, " " * 12 + "compat ", " " * 19)
     return lines
 
