@@ -280,6 +280,19 @@ def _progress(
     return show
 
 
+def select(only: list[str]) -> list[Difference]:
+    """The entries named by ids (``POOL-04``) or area prefixes (``POOL``), in the order
+    given, each once; ``KeyError`` for an unknown one."""
+    from . import AREAS, all_differences, get
+
+    chosen: list[Difference] = []
+    for name in only:
+        key = name.strip().upper()
+        found = [e for e in all_differences() if e.area == key] if key in AREAS else [get(name)]
+        chosen += [e for e in found if e.id not in {c.id for c in chosen}]
+    return chosen
+
+
 def run_doctor(
     *,
     method: Optional[str] = None,
@@ -291,18 +304,19 @@ def run_doctor(
 
     ``method``: the start method for probes that are not about one (default: compat's
     policy choice). ``jobs``: worker processes (default: usable CPUs + 1, 2 to 4).
-    ``only``: ids to run. ``progress``: a stream for progress lines (stderr in the CLI).
+    ``only``: ids or areas (``POOL``) to run. ``progress``: a stream for progress
+    lines (stderr in the CLI).
     """
     from .._platform import PlatformFacts
     from .._policy import choose_start_method, validate_method
-    from . import all_differences, get
+    from . import all_differences
 
     started = time.monotonic()
     # Decide before any thread of ours exists: the policy counts threads.
     decision = choose_start_method()
     facts = PlatformFacts.current()
     probe_method = validate_method(method, facts) if method is not None else decision.method
-    entries = [get(i) for i in only] if only else list(all_differences())
+    entries = select(only) if only else list(all_differences())
     cpu = cpu_info()
     if jobs is None:
         jobs = max(2, min(4, cpu["usable"] + 1))
