@@ -41,11 +41,12 @@ def load_scale() -> float:
     overran the fixed 15 s bound and ``doctor --strict`` failed. A slow machine is
     not a finding, so the bounds stretch with the load instead."""
     if sys.platform == "win32":
-        return 1.0
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        return 1.0
+        load = 0.0
+    else:
+        try:
+            load = os.getloadavg()[0]
+        except OSError:
+            load = 0.0
     return max(1.0, min(4.0, load / (os.cpu_count() or 1)))
 
 
