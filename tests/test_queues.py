@@ -650,7 +650,7 @@ def test_exit_blocked_on_full_pipe_is_reported(start_method: str, tmp_path: Path
         join_ok(w)
     assert got == total
     err = errpath.read_text()
-    assert re.search(r"compat\.Queue: .* is waiting for a reader: \d+ item\(s\)", err), err
+    assert re.search(r"compat\.Queue: .* is waiting for a reader: \d+ items? ", err), err
     assert "read the queue first, then join" in err
 
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import pickle
 import sys
-import traceback
 import types
 
 from .._errors import ChildError
@@ -287,6 +286,8 @@ def _describe(exc: BaseException) -> tuple[str, str, str, Optional[BaseException
     name = (
         cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
     )
+    import traceback  # only on errors: on 3.14+ it imports dataclasses, inspect, ast
+
     tb = "".join(traceback.format_exception(cls, exc, exc.__traceback__))
     try:
         pickle.loads(pickle.dumps(exc))

@@ -24,7 +24,6 @@ import struct
 import sys
 import threading
 import time
-import traceback
 from multiprocessing.reduction import ForkingPickler
 from types import SimpleNamespace
 
@@ -223,6 +222,10 @@ class Sender:
                 # EPIPE: every reader end is closed, nobody can ever read these.
                 epipe = isinstance(exc, OSError) and exc.errno == errno.EPIPE
                 if not epipe and not is_exiting():
+                    # Imported here: on 3.14+ traceback imports _colorize, and with it
+                    # dataclasses, inspect and ast (about 10 ms in every child).
+                    import traceback
+
                     traceback.print_exc()
             finally:
                 with self.lock:

@@ -258,7 +258,9 @@ ENTRIES = (
             "target: a module-level multiprocessing.set_start_method() without force=True "
             "runs again and raises RuntimeError ('context has already been set'), so the "
             "child exits with 1 and a Pool keeps replacing its workers. Under fork the "
-            "child re-imports nothing."
+            "child re-imports nothing. CPython 3.13.8+ and 3.14.1+ import the main module "
+            "once in the forkserver (gh-126631) and fork its children from there: under "
+            "forkserver they do not run it again and exit 0."
         ),
         compat=(
             "compat.set_start_method() does not raise in compat's children; "
@@ -269,6 +271,7 @@ ENTRIES = (
         sources=(
             "docs: multiprocessing, Contexts and start methods",
             "source: Lib/multiprocessing/spawn.py",
+            "gh-126631",
         ),
         cells=("fork: fine; spawn: child exits 1", "child exits 1", "child exits 1"),
         probe=_probe_set_at_import,
