@@ -40,13 +40,11 @@ def load_scale() -> float:
     the 2-core CI machine at load 10, with coverage in every child, one probe of 87
     overran the fixed 15 s bound and ``doctor --strict`` failed. A slow machine is
     not a finding, so the bounds stretch with the load instead."""
-    if sys.platform == "win32":
+    getloadavg = getattr(os, "getloadavg", None)  # not on Windows
+    try:
+        load: float = getloadavg()[0] if getloadavg is not None else 0.0
+    except OSError:
         load = 0.0
-    else:
-        try:
-            load = os.getloadavg()[0]
-        except OSError:
-            load = 0.0
     return max(1.0, min(4.0, load / (os.cpu_count() or 1)))
 
 

@@ -1,4 +1,8 @@
 # Pool with an initializer, maxtasksperchild, starmap, callbacks and a failing task.
+# Every map passes chunksize: without it the standard library computes
+# divmod(len(iterable), len(self._pool) * 4), and with maxtasksperchild its worker
+# list is empty for a moment while retired workers are replaced: ZeroDivisionError
+# (seen here under load on 3.11; compat's Pool has no such window).
 import os
 from multiprocessing import Pool
 
@@ -23,10 +27,10 @@ def fail(x):
 
 if __name__ == "__main__":
     with Pool(2, initializer=init, initargs=("ready",), maxtasksperchild=2) as pool:
-        print(pool.map(get_state, range(6)))
-        print(pool.starmap(add, [(1, 2), (3, 4)]))
+        print(pool.map(get_state, range(6), chunksize=1))
+        print(pool.starmap(add, [(1, 2), (3, 4)], chunksize=1))
         got = []
-        r = pool.map_async(abs, [-1, -2], callback=got.append)
+        r = pool.map_async(abs, [-1, -2], chunksize=1, callback=got.append)
         r.wait(30)
         print(r.get(), got, r.successful())
         errors = []
@@ -36,7 +40,7 @@ if __name__ == "__main__":
         except ValueError as exc:
             print("raised", exc, [str(e) for e in errors])
         try:
-            pool.map(fail, [1])
+            pool.map(fail, [1], chunksize=1)
         except ValueError as exc:
             print("map raised", exc)
         print(list(pool.imap(abs, [-3, -4], chunksize=2)))
