@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:  # typed views of the names __getattr__ resolves at run time
     from concurrent.futures.process import _RemoteTraceback as ExecutorRemoteTraceback
-    from multiprocessing.context import assert_spawning, get_spawning_popen
+    from multiprocessing.context import assert_spawning, get_spawning_popen, set_spawning_popen
     from multiprocessing.pool import IMapIterator, MapResult
     from multiprocessing.resource_tracker import ensure_running as ensure_resource_tracker
     from multiprocessing.util import Finalize, is_exiting, register_after_fork
@@ -57,6 +57,7 @@ __all__ = [
     "resolve",
     "semlock_of",
     "set_process_call",
+    "set_spawning_popen",
     "skip_popen_sigint_wait",
     "start_popen",
     "subprocess_fast_paths",
@@ -227,6 +228,24 @@ PRIVATE_NAMES: dict[str, PrivateName] = {
         "source",
     ),
 }
+
+_FC = "spawn_child starts fork and lean spawn children as Process.start and _bootstrap do"
+#: Used by compat._stdlib_child (the second home of private names: what a child compat
+#: starts itself needs, kept out of this module's imports); a path with a space: "code".
+PRIVATE_NAMES.update(
+    (f"{module.rsplit('.', 1)[-1]}.{path}", PrivateName(module, path, _FC, kind))
+    for module, paths in (
+        ("multiprocessing.process", "_current_process|_parent_process|_ParentProcess"),
+        ("multiprocessing.process", "_process_counter|_children|BaseProcess.start _Popen"),
+        ("multiprocessing.util", "_finalizer_registry|_afterfork_registry|_exit_function"),
+        ("multiprocessing.util", "_run_after_forkers"),
+        ("multiprocessing.context", "_force_start_method|set_spawning_popen"),
+        ("threading", "_shutdown|Thread._set_native_id"),
+        ("atexit", "_clear|_run_exitfuncs"),  # what 3.13+ popen_fork does
+    )
+    for path in paths.split("|")
+    for kind in ["code" if " " in path else "attr"]
+)
 
 # The Connection frame layout (PRIVATE_NAMES["Connection frame"]).
 CONNECTION_HEADER = struct.Struct("!i")

@@ -1,0 +1,76 @@
+"""The standard library's internals that a child compat starts itself needs: the second
+home of private names (:mod:`compat._stdlib` lists each in ``PRIVATE_NAMES``, where
+``tests/test_stdlib.py`` checks them on every CPython of the matrix).
+
+Apart from :mod:`compat._stdlib` because a lean spawn child (:mod:`compat._child.boot`)
+imports it, and must not pay for ``typing``: this module imports nothing at run time
+but ``importlib``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["ChildHooks", "join_threads", "run_exit_hooks"]
+
+
+class ChildHooks:
+    """``Process._bootstrap``'s (3.13+: popen_fork's) work in a child compat started
+    without it (compat._child.fastfork, compat._child.boot): made, and :meth:`flags`
+    read, in the parent; in the child :meth:`setup` before the target, :meth:`finish`
+    after it (the exit function, if it has work); :func:`join_threads` ends it."""
+
+    def __init__(
+        self, parent_name: str, parent_pid: int, sentinel: int, method: str, atexit_too: bool
+    ) -> None:
+        self.parent_pid, self.parent_name, self.method = parent_pid, parent_name, method
+        mp = "multiprocessing"
+        names = (mp, "atexit", "threading", f"{mp}.context", f"{mp}.process", f"{mp}.util")
+        modules: Any = map(importlib.import_module, (*names, "itertools"))
+        self.mp, self.atexit, self.threading, self.context, self.process, self.util, it = modules
+        self.parent = self.process._ParentProcess(parent_name, parent_pid, sentinel)
+        # Never touched in this process: each child starts with copies of these.
+        self.counter, self.children = it.count(1), set()  # type: ignore[var-annotated]
+        self.atexit_too = atexit_too
+
+    def flags(self) -> tuple[bool, bool, bool]:  # force the method, drop finalizers, hooks
+        util = self.util
+        force = self.mp.get_start_method(allow_none=True) != self.method
+        return force, bool(util._finalizer_registry), bool(util._afterfork_registry)
+
+    def setup(self, record: Any, flags: tuple[bool, bool, bool]) -> None:
+        process, util = self.process, self.util
+        if flags[0]:
+            self.context._force_start_method(self.method)
+        process._process_counter, process._children = self.counter, self.children
+        process._current_process, process._parent_process = record, self.parent
+        self.threading.main_thread()._set_native_id()
+        if flags[1]:
+            util._finalizer_registry.clear()
+        if flags[2]:
+            util._run_after_forkers()
+        if self.atexit_too:
+            self.atexit._clear()
+
+    def finish(self) -> None:
+        if self.atexit_too:
+            self.atexit._run_exitfuncs()
+        if self.util._finalizer_registry or self.children:
+            self.util._exit_function()
+
+
+def join_threads() -> None:
+    """As interpreter exit: threading's exit hooks, then the non-daemon threads joined."""
+    threading: Any = importlib.import_module("threading")
+    if threading.active_count() > 1:
+        threading._shutdown()
+
+
+def run_exit_hooks() -> None:
+    """What interpreter exit runs before it flushes and tears down: threads, atexit."""
+    join_threads()
+    importlib.import_module("atexit")._run_exitfuncs()
