@@ -105,3 +105,20 @@ def raise_keyboard_interrupt() -> None:
 def sleep_then_write(path: str, delay: float) -> None:
     time.sleep(delay)
     _append(path, "child finished\n")
+
+
+def _private_dirty_kib() -> int:
+    with open("/proc/self/smaps_rollup", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("Private_Dirty:"):
+                return int(line.split()[1])
+    raise AssertionError("no Private_Dirty line")
+
+
+def dirtied_by_a_full_collection() -> int:
+    """KiB of the parent's memory a full collection in this fork child copies."""
+    import gc
+
+    before = _private_dirty_kib()
+    gc.collect()
+    return _private_dirty_kib() - before

@@ -16,6 +16,7 @@ is also what tells type checkers which part is POSIX (mypy --platform win32).
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -26,6 +27,11 @@ from .waiting import wait_ready
 __all__ = ["ForkPopen", "fork", "prepare_lifeline", "thread_blocks_async_signals"]
 
 _NO_FORK = "os.fork() does not exist on Windows"
+
+#: Whether a fork child moves the parent's objects to the collector's permanent
+#: generation (gc.freeze) first thing: see :func:`fork` (False: bench/bench_child.py
+#: measures the difference).
+FREEZE_IN_CHILD = True
 
 #: Whether os.pidfd_open works here (Linux 5.3+; a seccomp filter may refuse it).
 _pidfd: Optional[bool] = None
@@ -57,15 +63,36 @@ def fork(child_main: Callable[[], int]) -> ForkPopen:
             # As popen_fork: a pipe whose write end only the child (and what it forks
             # without exec) holds; the read end is ready once the child is gone.
             sentinel, child_w = os.pipe()
-        pid = os.fork()
+        # No collection between the fork and the freeze below (the at-fork hooks
+        # allocate); the parent's collector is off for the fork call alone.
+        freeze = FREEZE_IN_CHILD
+        collect = gc.isenabled()
+        if collect:
+            gc.disable()
+        try:
+            pid = os.fork()
+        except BaseException:
+            if collect:
+                gc.enable()
+            raise
         if pid == 0:  # pragma: no cover - measured through coverage's _exit patch
             code = 1
             try:
+                if freeze:
+                    # The parent's objects leave the collector's view: a collection
+                    # here walks (writes to) every object it tracks, so a child of a
+                    # large parent copied most of its heap page by page (58-176 ms).
+                    # Refcounting still frees them; only cycles among them stay.
+                    gc.freeze()
+                if collect:
+                    gc.enable()
                 if not use_pidfd:
                     os.close(sentinel)
                 code = child_main()
             finally:
                 os._exit(code)
+        if collect:
+            gc.enable()
         if not use_pidfd:
             os.close(child_w)
         elif sys.platform == "linux":
