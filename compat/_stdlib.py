@@ -246,6 +246,12 @@ PRIVATE_NAMES.update(
     for path in paths.split("|")
     for kind in ["code" if " " in path else "attr"]
 )
+PRIVATE_NAMES["_signal"] = PrivateName(
+    "signal",
+    "from _signal import *",
+    "a lean spawn child sets its signal mask through _signal: importing signal imports enum",
+    "source",
+)
 
 # The Connection frame layout (PRIVATE_NAMES["Connection frame"]).
 CONNECTION_HEADER = struct.Struct("!i")

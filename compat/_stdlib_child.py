@@ -15,7 +15,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["ChildHooks", "join_threads", "run_exit_hooks"]
+__all__ = [
+    "ChildHooks",
+    "block_signals",
+    "ignore_sigint",
+    "join_threads",
+    "restore_sigint",
+    "run_exit_hooks",
+    "unblock_signals",
+]
 
 
 class ChildHooks:
@@ -74,3 +82,33 @@ def run_exit_hooks() -> None:
     """What interpreter exit runs before it flushes and tears down: threads, atexit."""
     join_threads()
     importlib.import_module("atexit")._run_exitfuncs()
+
+
+# The signal module's functions through _signal, the C module it wraps (PRIVATE_NAMES
+# "_signal"): ``import signal`` imports ``enum``, which a lean spawn child need not pay.
+
+
+def unblock_signals(signals: list[int]) -> None:
+    """POSIX: ``signal.pthread_sigmask(SIG_UNBLOCK, signals)``. A signal that was pending
+    is handled before it returns: a Ctrl+C raises KeyboardInterrupt from here."""
+    if signals:
+        c: Any = importlib.import_module("_signal")
+        c.pthread_sigmask(c.SIG_UNBLOCK, signals)
+
+
+def block_signals(signals: list[int]) -> None:
+    """POSIX: ``signal.pthread_sigmask(SIG_BLOCK, signals)``."""
+    if signals:
+        c: Any = importlib.import_module("_signal")
+        c.pthread_sigmask(c.SIG_BLOCK, signals)
+
+
+def ignore_sigint() -> Any:
+    """Ignore SIGINT (a pending one is dropped); the handler it had, for :func:`restore_sigint`."""
+    c: Any = importlib.import_module("_signal")
+    return c.signal(c.SIGINT, c.SIG_IGN)
+
+
+def restore_sigint(handler: Any) -> None:
+    c: Any = importlib.import_module("_signal")
+    c.signal(c.SIGINT, handler)

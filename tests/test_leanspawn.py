@@ -158,6 +158,39 @@ def test_signals_are_unblocked(ctx: compat.Context) -> None:
     assert found and not set(found[0]) & {int(s) for s in ASYNC_SIGNALS}
 
 
+_EARLY_CTRL_C = """
+import os, signal, sys, time
+import compat
+from tests import targets_slowimport
+
+if __name__ == "__main__":
+    os.environ["COMPAT_TEST_PARENT"] = str(os.getpid())
+    child = compat.get_context("spawn").spawn_child(targets_slowimport.ran)
+    marker = os.environ["COMPAT_TEST_IMPORTING"]
+    deadline = time.monotonic() + 60
+    while not os.path.exists(marker) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # the file is written: the child sleeps in the import now
+    os.kill(child.pid, signal.SIGINT)
+    child.join(60)
+    print(type(child._process._popen).__name__, child.exitcode)
+"""
+
+
+def test_a_ctrl_c_before_the_target_runs_ends_the_child_quietly(
+    ctx: compat.Context, tmp_path: Any
+) -> None:
+    # As under multiprocessing's spawn (compat._child.child): the signals stay blocked
+    # while the child prepares the call (re-runs __main__, imports the target's
+    # module), then a Ctrl+C that came meanwhile ends it as SIGINT would: -2, no
+    # traceback, no KeyboardInterrupt "raised by the target".
+    env = {"COMPAT_TEST_IMPORTING": str(tmp_path / "importing")}
+    proc = run_python("-c", _EARLY_CTRL_C, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["SpawnPopen", "-2"]
+    assert proc.stderr == ""
+
+
 def test_no_descriptor_is_left_open(ctx: compat.Context) -> None:
     import gc
 

@@ -67,6 +67,34 @@ def test_the_call_goes_to_a_spare_and_a_replacement_starts(ctx: compat.Context) 
     assert new != pid
 
 
+_IDLE_CTRL_C = """
+import os, signal, sys, time
+import compat
+from compat._child import spares
+from tests import targets
+
+if __name__ == "__main__":
+    compat.set_spares(1)
+    deadline = time.monotonic() + 60
+    while not spares._idle and time.monotonic() < deadline:
+        time.sleep(0.01)
+    pid = spares._idle[0].popen.pid
+    os.kill(pid, signal.SIGINT)  # a terminal's Ctrl+C reaches idle spares too
+    time.sleep(0.5)
+    child = compat.get_context("spawn").spawn_child(targets.double, 21)
+    print(child.result(60), child.pid == pid)
+"""
+
+
+def test_a_ctrl_c_while_idle_neither_prints_nor_ends_the_spare(start_method: str) -> None:
+    if start_method != "spawn":
+        pytest.skip("spares serve spawn children")
+    proc = run_python("-c", _IDLE_CTRL_C)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["42", "True"]
+    assert proc.stderr == ""
+
+
 def test_no_spare_ready_means_a_cold_start(ctx: compat.Context) -> None:
     _idle_pids()
     first = ctx.spawn_child(targets.double, 1)

@@ -8,8 +8,10 @@ nothing the child needs (see :func:`compat._child.leanspawn.site_needed`), and a
 ``-c`` program that imports this module from compat's own directory and calls
 :func:`main`. Then, as ``multiprocessing.spawn`` does:
 
-1. the lifeline is armed (the child ends with its parent) and the async signals a
-   compat thread blocked are unblocked; ``sys.stdin`` becomes ``/dev/null``;
+1. the lifeline is armed (the child ends with its parent); ``sys.stdin`` becomes
+   ``/dev/null``; the async signals the parent blocked while it started the child
+   stay blocked until the target is about to run (a spare, while idle, ignores
+   SIGINT instead: see :func:`_idle_signals`);
 2. the child reads frames from its call pipe: a spare may first get ``warm`` frames
    (standard-library and compat modules the parent has loaded, to import now), then
    one ``run`` frame: the preparation data (``sys.path``, ``sys.argv``, working
@@ -64,33 +66,67 @@ def main() -> None:
     """The child's life (see the module)."""
     from .._native.handoff import child_ends
 
-    call_fd, result_fd, parent_sentinel, arm = child_ends(sys.argv[-1])
+    call_fd, result_fd, parent_sentinel, arm, blocked = child_ends(sys.argv[-1])
+    # POSIX: the async signals stay blocked (the parent blocked them while it started
+    # this child, and exec keeps a mask) until the target is about to run, as in
+    # compat's other children (compat._native.threads): a Ctrl+C that comes while the
+    # child starts waits, then ends it quietly (-2) in _run. Windows has no masks: a
+    # KeyboardInterrupt before the target ends the child the same way.
     try:
-        arm()  # the lifeline; the signals the parent blocked while it started this child
-    except KeyboardInterrupt:  # a Ctrl+C that came while it started: end quietly
-        from .._native.threads import exit_interrupted
-
-        exit_interrupted()
-    _devnull_stdin()
-    spare = False
-    with open(call_fd, "rb") as calls:
-        while True:
-            data = _read_frame(calls)
-            if data is None:  # the parent closed the pipe: nothing to run
-                sys.exit(0)
-            message = _loads(data)
-            if message[0] == WARM:
-                _warm(message[1])
-                spare = True
-                os.write(result_fd, READY)  # the parent lists it as ready now
-                continue
-            prep, call_bytes, record_bytes = message[1:4]
-            break
+        arm()  # the lifeline, first
+        _devnull_stdin()
+        spare, sigint = False, None
+        with open(call_fd, "rb") as calls:
+            while True:
+                data = _read_frame(calls)
+                if data is None:  # the parent closed the pipe: nothing to run
+                    sys.exit(0)
+                message = _loads(data)
+                if message[0] == WARM:
+                    if not spare:  # a spare: idle until a call comes, for long maybe
+                        spare, sigint = True, _idle_signals(blocked)
+                    _warm(message[1])
+                    os.write(result_fd, READY)  # the parent lists it as ready now
+                    continue
+                prep, call_bytes, record_bytes = message[1:4]
+                break
+        if spare:
+            _busy_signals(blocked, sigint)
+    except KeyboardInterrupt:
+        _interrupted()
     prep["parent_sentinel"] = parent_sentinel
-    code = _run(prep, call_bytes, record_bytes, result_fd)
+    code = _run(prep, call_bytes, record_bytes, result_fd, blocked)
     if spare:
         _exit_without_teardown(code)
     sys.exit(code)
+
+
+def _idle_signals(blocked: list[int]) -> Any:
+    """An idle spare ignores SIGINT: a terminal's Ctrl+C reaches every process of its
+    group, and it is not the spare's (it runs no call yet); a pending one is dropped.
+    The other signals are unblocked (SIGTERM ends an idle spare). Returns SIGINT's
+    handler, which :func:`_busy_signals` puts back."""
+    from .._stdlib_child import ignore_sigint, unblock_signals
+
+    handler = ignore_sigint()
+    unblock_signals(blocked)
+    return handler
+
+
+def _busy_signals(blocked: list[int], handler: Any) -> None:
+    """A spare handed a call: the signals blocked again and SIGINT's handler back, as
+    in a cold child (a Ctrl+C that came between the call and here was ignored: the
+    parent's wait stops the child after its grace period, compat._child.child)."""
+    from .._stdlib_child import block_signals, restore_sigint
+
+    block_signals(blocked)
+    restore_sigint(handler)
+
+
+def _interrupted() -> None:
+    from .._native.threads import exit_interrupted
+
+    exit_interrupted()
 
 
 def _exit_without_teardown(code: int) -> None:
@@ -161,8 +197,10 @@ def _warm(modules: list[str]) -> None:
             pass
 
 
-def _run(prep: dict[str, Any], call_bytes: bytes, record_bytes: bytes, result_fd: int) -> int:
-    """Prepare, unpickle, call, report; the exit code."""
+def _run(
+    prep: dict[str, Any], call_bytes: bytes, record_bytes: bytes, result_fd: int, blocked: list[int]
+) -> int:
+    """Prepare, unpickle, unblock the signals, call, report; the exit code."""
     from . import outcome
 
     def send(data: bytes) -> None:  # Connection.send_bytes framing
@@ -177,9 +215,17 @@ def _run(prep: dict[str, Any], call_bytes: bytes, record_bytes: bytes, result_fd
             _watch_for_multiprocessing(prep, record_bytes)
             _prepare(prep)
             target, args, kwargs = _loads(call_bytes)
+        except KeyboardInterrupt:  # Windows: a Ctrl+C while it prepared
+            _interrupted()
         except BaseException as exc:  # the call could not even be rebuilt here
             send(outcome.dumps((outcome.RAISED, *outcome.describe(exc))))
             return 1
+        try:
+            from .._stdlib_child import unblock_signals
+
+            unblock_signals(blocked)  # one that came meanwhile is handled here
+        except KeyboardInterrupt:  # a Ctrl+C that came while it started: end quietly
+            _interrupted()
         try:
             outcome.call_and_report(send, target, args, kwargs)
         except SystemExit as exc:

@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import gc
 import os
-import signal
 import sys
-from typing import Callable, Optional
 
 from .waiting import wait_ready
+
+# A lean spawn child imports this module to arm its lifeline (prepare_lifeline): no
+# typing at run time, and signal (which imports enum) only where the parent needs it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional
 
 __all__ = ["ForkPopen", "fork", "prepare_lifeline", "thread_blocks_async_signals"]
 
@@ -32,6 +36,9 @@ _NO_FORK = "os.fork() does not exist on Windows"
 #: generation (gc.freeze) first thing: see :func:`fork` (False: bench/bench_child.py
 #: measures the difference).
 FREEZE_IN_CHILD = True
+
+#: SIGKILL's number on Linux (the only OS that calls prepare_lifeline or has pidfds).
+_SIGKILL = 9
 
 #: Whether os.pidfd_open works here (Linux 5.3+; a seccomp filter may refuse it).
 _pidfd: Optional[bool] = None
@@ -99,7 +106,7 @@ def fork(child_main: Callable[[], int]) -> ForkPopen:
             try:
                 sentinel = os.pidfd_open(pid)
             except OSError:  # the probe said yes: out of descriptors
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, _SIGKILL)
                 os.waitpid(pid, 0)
                 raise
         return ForkPopen(pid, sentinel)
@@ -153,12 +160,16 @@ class ForkPopen:
                 pass
 
     def terminate(self) -> None:
+        import signal
+
         self._send_signal(signal.SIGTERM)
 
     def kill(self) -> None:
         if sys.platform == "win32":
             raise NotImplementedError(_NO_FORK)
         else:  # noqa: RET506 - a platform branch, for type checkers
+            import signal
+
             self._send_signal(signal.SIGKILL)
 
     def close(self) -> None:
@@ -179,6 +190,8 @@ def thread_blocks_async_signals() -> bool:
     if sys.platform == "win32":
         raise NotImplementedError(_NO_FORK)
     else:  # noqa: RET506 - a platform branch, for type checkers
+        import signal
+
         from .threads import ASYNC_SIGNALS
 
         return not set(ASYNC_SIGNALS).isdisjoint(signal.pthread_sigmask(signal.SIG_BLOCK, ()))
@@ -205,7 +218,7 @@ def prepare_lifeline(fd: int) -> Optional[tuple[int, Callable[[], None]]]:
         except OSError:
             return None
         try:
-            fcntl.fcntl(own, getattr(fcntl, "F_SETSIG", 10), signal.SIGKILL)
+            fcntl.fcntl(own, getattr(fcntl, "F_SETSIG", 10), _SIGKILL)
             fcntl.fcntl(own, fcntl.F_SETFL, os.O_RDONLY | os.O_NONBLOCK | os.O_ASYNC)
         except OSError:
             os.close(own)
@@ -218,7 +231,7 @@ def prepare_lifeline(fd: int) -> Optional[tuple[int, Callable[[], None]]]:
             pid = getpid()
             setown(own, fcntl.F_SETOWN, pid)
             if poller.poll(0):  # end-of-file: nobody holds the write end any more
-                kill(pid, signal.SIGKILL)
+                kill(pid, _SIGKILL)
 
         return own, arm
     else:  # noqa: RET505 - a platform branch, for type checkers

@@ -274,12 +274,14 @@ def waitable(fd: int) -> int:
         return fd
 
 
-def child_ends(spec: str) -> tuple[int, int, int, Callable[[], None]]:
-    """In the child: ``(call, result, parent_sentinel, arm)`` from the command line's
-    ``spec``: the descriptors to read the call from and write the outcome to, what
-    ``parent_process().sentinel`` is (ready when the parent is gone), and the function
-    to call first: it makes this process end when its parent does (unless the parent
-    said it may outlive it) and unblocks the signals the parent's thread blocked."""
+def child_ends(spec: str) -> tuple[int, int, int, Callable[[], None], list[int]]:
+    """In the child: ``(call, result, parent_sentinel, arm, blocked)`` from the command
+    line's ``spec``: the descriptors to read the call from and write the outcome to,
+    what ``parent_process().sentinel`` is (ready when the parent is gone), the function
+    to call first, which makes this process end when its parent does (unless the
+    parent said it may outlive it), and the signals the parent's thread blocked while
+    it started this child (POSIX; exec keeps them blocked): the child unblocks them
+    itself once it is about to run the target (compat._child.boot)."""
     if sys.platform == "win32":
         import _winapi
         import msvcrt
@@ -305,7 +307,7 @@ def child_ends(spec: str) -> tuple[int, int, int, Callable[[], None]]:
             threading.Thread(target=watch, name="compat-lifeline", daemon=True).start()
 
         call_fd = msvcrt.open_osfhandle(call, os.O_RDONLY)
-        return call_fd, msvcrt.open_osfhandle(result, 0), parent, arm
+        return call_fd, msvcrt.open_osfhandle(result, 0), parent, arm, []
     else:  # noqa: RET505 - mypy --platform win32 must see the POSIX part as a branch
         fields = spec.split(",")
         call, result, lifeline, armed, parent_pid, _sentinel_w = map(int, fields[:6])
@@ -314,12 +316,8 @@ def child_ends(spec: str) -> tuple[int, int, int, Callable[[], None]]:
         def arm() -> None:
             if armed:
                 _arm_posix(lifeline, parent_pid)
-            if blocked:
-                import signal
 
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
-
-        return call, result, lifeline, arm
+        return call, result, lifeline, arm, blocked
 
 
 def _arm_posix(lifeline: int, parent_pid: int) -> None:

@@ -12,7 +12,10 @@ after a signal handler returns (PEP 475). Windows: the standard library's wait
 from __future__ import annotations
 
 import sys
-from typing import Any, Optional
+
+TYPE_CHECKING = False  # a lean spawn child imports this module: no typing at run time
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 __all__ = ["wait_ready"]
 
