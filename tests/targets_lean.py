@@ -74,3 +74,20 @@ def echo(value: Any) -> Any:
 
 def exit_code(code: Any) -> None:
     sys.exit(code)
+
+
+def site_state() -> dict[str, Any]:
+    """Whether site ran, its builtins are there, and which finders a failed import
+    (the late site's cue) installed last."""
+    import builtins
+
+    state: dict[str, Any] = {
+        "no_site": bool(sys.flags.no_site),
+        "builtins": all(hasattr(builtins, n) for n in ("exit", "quit", "help", "copyright")),
+    }
+    try:
+        import compat_test_no_such_module  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError:
+        pass
+    state["late_finders"] = [type(f).__name__ for f in sys.meta_path][-1:]
+    return state

@@ -216,22 +216,104 @@ def test_shared_memory_makes_it_step_aside(
 
 
 def test_site_is_skipped_only_when_nothing_is_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    if sys.flags.no_site:
+        assert leanspawn.site_plan() == "off"
+        return
     monkeypatch.delenv("COVERAGE_PROCESS_START", raising=False)
     monkeypatch.delenv("COVERAGE_PROCESS_CONFIG", raising=False)
     monkeypatch.setattr(sys, "meta_path", [PathFinder])
     monkeypatch.setattr(sys, "path_hooks", sys.path_hooks[:2])
     for name in ("sitecustomize", "usercustomize"):
         monkeypatch.delitem(sys.modules, name, raising=False)
-    assert leanspawn.site_needed() is False
+    assert leanspawn.site_plan() == "skip" and leanspawn.site_needed() is False
 
     class EditableFinder:
         pass
 
+    # A finder after the standard ones sees only what they cannot find: site runs late.
     monkeypatch.setattr(sys, "meta_path", [PathFinder, EditableFinder()])
-    assert leanspawn.site_needed() is not bool(sys.flags.no_site)
+    assert leanspawn.site_plan() == "late" and leanspawn.site_needed() is False
+    monkeypatch.setattr(sys, "path_hooks", [*sys.path_hooks[:2], lambda entry: None])
     monkeypatch.setattr(sys, "meta_path", [PathFinder])
+    assert leanspawn.site_plan() == "late"
+    # One before them may change how anything is found: site runs as the child starts.
+    monkeypatch.setattr(sys, "meta_path", [EditableFinder(), PathFinder])
+    assert leanspawn.site_plan() == "eager" and leanspawn.site_needed() is True
+    monkeypatch.setattr(sys, "meta_path", [PathFinder])
+    monkeypatch.setattr(sys, "path_hooks", [lambda entry: None, *sys.path_hooks[:2]])
+    assert leanspawn.site_plan() == "eager"
+    monkeypatch.setattr(sys, "path_hooks", sys.path_hooks[1:])
     monkeypatch.setenv("COVERAGE_PROCESS_START", "pyproject.toml")
-    assert leanspawn.site_needed() is not bool(sys.flags.no_site)
+    assert leanspawn.site_plan() == "eager"
+
+
+def test_late_site_runs_at_the_first_import_nothing_else_finds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+    import site
+
+    from compat._child import boot
+
+    calls: list[str] = []
+
+    class Installed:  # what a .pth file of an editable install appends
+        @staticmethod
+        def find_spec(name: str, path: Any = None, target: Any = None) -> Any:
+            if name != "compat_test_late_module":
+                return None
+            return importlib.util.spec_from_loader(name, loader=None)
+
+    def main() -> None:
+        calls.append("site.main")
+        sys.meta_path.append(Installed)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(site, "main", main)
+    monkeypatch.setattr(sys, "meta_path", [*sys.meta_path])
+    late = boot._LateSite()
+    sys.meta_path.append(late)  # type: ignore[arg-type]
+    assert importlib.util.find_spec("json") is not None and calls == []  # found before it
+    spec = importlib.util.find_spec("compat_test_late_module")
+    assert spec is not None and spec.name == "compat_test_late_module"
+    assert calls == ["site.main"] and late not in sys.meta_path
+    assert importlib.util.find_spec("compat_test_missing_module") is None
+    assert calls == ["site.main"]  # once
+
+
+def test_a_child_without_site_keeps_its_builtins(ctx: compat.Context) -> None:
+    seen = ctx.spawn_child(targets_lean.site_state).result(TIMEOUT)
+    plan = leanspawn.site_plan()
+    assert seen["no_site"] == (plan != "eager")
+    assert seen["builtins"] == (plan != "off")  # exit, quit, help: as with site
+    if plan == "late":  # this process has a finder after the standard ones
+        assert seen["late_finders"] == [type(f).__name__ for f in sys.meta_path][-1:]
+
+
+_SITE_STATE = """
+import sys
+import compat
+from compat._child import leanspawn
+from tests import targets_lean
+
+if __name__ == "__main__":
+    seen = compat.get_context("spawn").spawn_child(targets_lean.site_state).result(60)
+    last = [type(f).__name__ for f in sys.meta_path][-1:]
+    print(leanspawn.site_plan(), seen["no_site"], seen["builtins"], seen["late_finders"] == last)
+"""
+
+
+def test_a_program_without_pytests_import_hook_starts_children_without_site(
+    ctx: compat.Context,
+) -> None:
+    # pytest's assertion rewriting hook comes first on sys.meta_path: children of this
+    # process run site as they start. A plain program's do not, unless they must.
+    proc = run_python("-c", _SITE_STATE)
+    assert proc.returncode == 0, proc.stderr
+    plan, no_site, builtins, same_last_finder = proc.stdout.split()
+    assert plan in ("skip", "late", "eager", "off")
+    assert no_site == str(plan != "eager") and builtins == str(plan != "off")
+    if plan == "late":  # the program had a finder after the standard ones: so has the child
+        assert same_last_finder == "True"
 
 
 _ORPHAN = """

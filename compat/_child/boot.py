@@ -250,6 +250,8 @@ def _prepare(data: dict[str, Any]) -> None:
         os.environ.update(environ)
     if "sys_path" in data:
         sys.path = data["sys_path"]
+    if data.get("site") in ("late", "skip"):
+        _site(data["site"] == "late")
     if "sys_argv" in data:
         sys.argv = data["sys_argv"]
     if "dir" in data:
@@ -258,6 +260,44 @@ def _prepare(data: dict[str, Any]) -> None:
         _fixup_main_from_name(data["init_main_from_name"])
     elif "init_main_from_path" in data:
         _fixup_main_from_path(data["init_main_from_path"])
+
+
+def _site(late: bool) -> None:
+    """A child started with ``-S`` for a parent that ran ``site`` (see
+    :func:`compat._child.leanspawn.site_plan`): the builtins ``site`` adds (``exit``,
+    ``quit``, ``help``...), and when ``late``, ``site`` itself at the first import the
+    standard finders cannot satisfy (:class:`_LateSite`)."""
+    import site
+
+    site.setquit()
+    site.setcopyright()
+    site.sethelper()
+    if late:
+        sys.meta_path.append(_LateSite())
+
+
+class _LateSite:
+    """Last on ``sys.meta_path``: the first time it is asked (no finder before it found
+    the module), it runs ``site`` (whose ``.pth`` files install the parent's later
+    import hooks: an editable install's finder), forgets the path entries no hook
+    took until then, and asks the finders again."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if self not in sys.meta_path:
+            return None
+        sys.meta_path.remove(self)
+        import site
+
+        site.main()
+        cache = sys.path_importer_cache
+        for entry in [k for k, v in cache.items() if v is None]:
+            del cache[entry]
+        for finder in list(sys.meta_path):
+            find = getattr(finder, "find_spec", None)
+            spec = None if find is None else find(name, path, target)
+            if spec is not None:
+                return spec
+        return None
 
 
 #: The replaced __main__ modules (kept alive, as multiprocessing.spawn does).

@@ -5,9 +5,10 @@ What ``multiprocessing``'s spawn does, and what this path does instead:
 
 - the same interpreter (``spawn.get_executable()``, so ``set_executable`` counts) with
   the same flags (``spawn.get_command_line()``'s), plus ``-S`` when skipping ``site``
-  changes nothing the child needs (:func:`site_needed`): the child's ``sys.path`` is the
-  parent's anyway, so ``site`` matters only for what its ``.pth`` files and
-  ``sitecustomize`` *run* (import hooks such as editable installs, coverage);
+  changes nothing the child needs, or when it can run late (:func:`site_plan`): the
+  child's ``sys.path`` is the parent's anyway, so ``site`` matters only for what its
+  ``.pth`` files and ``sitecustomize`` *run* (import hooks such as editable installs,
+  coverage);
 - the same preparation data (``spawn.get_preparation_data``): ``sys.path``,
   ``sys.argv``, working directory, ``__main__`` re-run as ``__mp_main__``;
 - the call and the Process record pickled as multiprocessing pickles them, with this
@@ -55,7 +56,7 @@ from .records import SpawnProcess
 if TYPE_CHECKING:
     from .._context import Context
 
-__all__ = ["LeanStart", "prepare_call", "site_needed", "start_lean_child"]
+__all__ = ["LeanStart", "prepare_call", "site_needed", "site_plan", "start_lean_child"]
 
 
 class _NotLean(Exception):
@@ -104,28 +105,58 @@ def _spawning(start: Optional[LeanStart]) -> None:
     set_spawning_popen(start)
 
 
-def site_needed() -> bool:
-    """Whether the child must run ``site`` (no ``-S``): when this process's import
-    system is not the standard one (an editable install's finder, an import hook a
-    ``.pth`` file installed), ``sitecustomize`` or ``usercustomize`` ran, or coverage
-    measures children (``COVERAGE_PROCESS_START``). setuptools' ``_distutils_hack`` is
-    not counted: it only redirects ``import distutils``."""
-    if sys.flags.no_site:
-        return False
-    from importlib.machinery import BuiltinImporter, FrozenImporter, PathFinder
+def site_plan() -> str:
+    """How the child treats ``site``:
 
-    standard = (BuiltinImporter, FrozenImporter, PathFinder)
-    for finder in sys.meta_path:
-        if finder not in standard and type(finder).__module__ != "_distutils_hack":
-            return True
-    if len(sys.path_hooks) > 2 or "sitecustomize" in sys.modules:
-        return True
+    - ``"off"``: this process runs without it (``-S``): so does the child;
+    - ``"eager"``: the child runs it as it starts (no ``-S``): ``sitecustomize`` or
+      ``usercustomize`` ran here, coverage measures children (``COVERAGE_PROCESS_START``),
+      or an import hook that a ``.pth`` file may have installed comes *before* the
+      standard finders (it can change how any module is found);
+    - ``"late"``: ``-S``, and the child runs ``site`` at the first import that the
+      standard finders cannot satisfy, then looks again: hooks installed only *after*
+      them (an editable install's finder, path hooks appended) see only such imports
+      here too;
+    - ``"skip"``: ``-S``, the import system is the standard one.
+
+    With ``-S`` the child still gets the builtins ``site`` adds (``exit``, ``quit``,
+    ``help``...). setuptools' ``_distutils_hack`` is not counted: it only redirects
+    ``import distutils``."""
+    if sys.flags.no_site:
+        return "off"
     env = os.environ
-    return bool(
-        "usercustomize" in sys.modules
+    if (
+        "sitecustomize" in sys.modules
+        or "usercustomize" in sys.modules
         or env.get("COVERAGE_PROCESS_START")
         or env.get("COVERAGE_PROCESS_CONFIG")
-    )
+    ):
+        return "eager"
+    from importlib.machinery import BuiltinImporter, FrozenImporter, PathFinder
+    from zipimport import zipimporter
+
+    standard: list[Any] = [BuiltinImporter, FrozenImporter, PathFinder]
+    finders: list[Any] = list(sys.meta_path)
+    ours = [i for i, f in enumerate(finders) if f in standard]
+    others = [
+        i
+        for i, f in enumerate(finders)
+        if f not in standard and type(f).__module__ != "_distutils_hack"
+    ]
+    if others and (not ours or others[0] < ours[-1]):  # before a standard finder
+        return "eager"
+    late = bool(others)
+    hooks: list[Any] = list(sys.path_hooks)
+    if len(hooks) < 2 or hooks[0] is not zipimporter:
+        return "eager"
+    if getattr(hooks[1], "__name__", "") != "path_hook_for_FileFinder":
+        return "eager"
+    return "late" if late or len(hooks) > 2 else "skip"
+
+
+def site_needed() -> bool:
+    """Whether the child must run ``site`` as it starts (:func:`site_plan`)."""
+    return site_plan() == "eager"
 
 
 def lean_possible() -> bool:
@@ -158,7 +189,7 @@ def prepare_call(
         prep = get_preparation_data(record.name)
     prep["authkey"] = bytes(prep["authkey"])  # the record carries it; plain bytes here
     me = current_process()
-    prep.update(parent_name=me.name, parent_pid=os.getpid())
+    prep.update(parent_name=me.name, parent_pid=os.getpid(), site=site_plan())
     return record, start, prep, (call, record_bytes)
 
 
@@ -191,7 +222,7 @@ def start_lean_child(
     channel = Channel(_lifeline_fd(), ctx.die_with_parent, tuple(map(int, ASYNC_SIGNALS)))
 
     def go(record: SpawnProcess) -> SpawnPopen:
-        args = command(executable, flags, not site_needed(), channel.spec)
+        args = command(executable, flags, prep["site"] in ("late", "skip"), channel.spec)
         popen: Optional[SpawnPopen] = None
         try:
             with async_signals_blocked():  # the child unblocks them once it runs (boot)

@@ -154,7 +154,7 @@ def _fingerprint() -> tuple[Any, ...]:
     """What a spare cannot change after it started (see the module)."""
     from multiprocessing.spawn import get_command_line
 
-    from .leanspawn import site_needed
+    from .leanspawn import site_plan
 
     streams: list[Optional[tuple[int, int]]] = []
     for fd in (0, 1, 2):
@@ -166,7 +166,7 @@ def _fingerprint() -> tuple[Any, ...]:
     cmd = get_command_line()
     # Python reads its own variables when it starts; the others travel with the call.
     python = {k: v for k, v in os.environ.items() if k.startswith("PYTHON")}
-    return (cmd[0], tuple(cmd[1:-3]), site_needed(), python, tuple(streams))
+    return (cmd[0], tuple(cmd[1:-3]), site_plan(), python, tuple(streams))
 
 
 def _warm_modules() -> list[str]:
@@ -195,10 +195,12 @@ def _warm_modules() -> list[str]:
 
 
 def _start_spare(fingerprint: tuple[Any, ...]) -> Spare:
-    executable, flags, needs_site = fingerprint[0], list(fingerprint[1]), fingerprint[2]
+    executable, flags, plan = fingerprint[0], list(fingerprint[1]), fingerprint[2]
     channel = Channel(_lifeline_fd(), True, tuple(map(int, ASYNC_SIGNALS)))
     try:
-        popen = launch(command(executable, flags, not needs_site, channel.spec), channel, [])
+        popen = launch(
+            command(executable, flags, plan in ("late", "skip"), channel.spec), channel, []
+        )
     except BaseException:
         channel.close()
         raise
