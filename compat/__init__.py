@@ -9,10 +9,13 @@ method compat's policy chooses (see :func:`choose_start_method`).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+import sys
 
 from ._version import __version__
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # name -> private module that defines it. Loaded on first access (PEP 562).
 _LAZY = {
@@ -123,15 +126,22 @@ _SUBMODULES = frozenset(
 _FORWARDED = frozenset({"SUBDEBUG", "SUBWARNING", "reducer"})
 
 
+def _import(name: str) -> Any:
+    """importlib.import_module(name), without importing importlib and warnings
+    (half of what ``import compat`` would cost)."""
+    __import__(name)
+    return sys.modules[name]
+
+
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:  # importing it makes it an attribute: no second call
-        return importlib.import_module(f".{name}", __name__)
+        return _import(f"{__name__}.{name}")
     if name in _FORWARDED:
-        return getattr(importlib.import_module("multiprocessing"), name)
+        return getattr(_import("multiprocessing"), name)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'compat' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    value = getattr(_import(f"{__name__}.{module}"), name)
     if getattr(value, "__module__", "").startswith(f"{__name__}."):
         # Public under this name (reprs, pickles by reference, docs); the standard
         # library's exceptions re-exported here keep their own module.

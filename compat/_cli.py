@@ -1,4 +1,5 @@
-"""The command line: ``python -m compat doctor | diff | differences | schema | validate``."""
+"""The command line: ``python -m compat doctor | diff | differences | schema | validate |
+check``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ examples:
   python -m compat doctor --json report.json   also write the machine-readable report
   python -m compat diff linux.json windows.json
   python -m compat differences --markdown --output docs/os-differences.md
+  python -m compat check src/ scripts/run.py   find code that breaks on another OS
 """
 
 
@@ -137,6 +139,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from ._check.runner import run_check
+
+    return run_check(args.paths, args.format)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m compat",
@@ -182,6 +190,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check doctor reports against the schema")
     p.add_argument("reports", nargs="+", metavar="REPORT.json")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser(
+        "check",
+        help="find code that breaks on Windows, macOS or under spawn (static, no imports)",
+        description="Report process, signal and subprocess code that breaks on another OS "
+        "or start method, each finding with its registry id. Exit 0: clean; 1: findings; "
+        "2: a path does not exist or a file does not parse. Silence a line with "
+        "`# compat: ignore[ID]` (or `# compat: ignore` for every id).",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files, or directories to walk")
+    p.add_argument("--format", choices=("text", "json", "github"), default="text")
+    p.set_defaults(func=cmd_check)
     return parser
 
 

@@ -16,13 +16,15 @@ from multiprocessing import (
     ProcessError,
     TimeoutError,
 )
-from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ._errors import ForkSafetyWarning, warn_user
 from ._platform import PlatformFacts
 from ._policy import Decision, choose_start_method, fork_hazards
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
+
     from ._child.child import Child
     from ._child.process import Process
 
@@ -57,19 +59,26 @@ class Context:
     TimeoutError = TimeoutError
     AuthenticationError = AuthenticationError
 
-    def __init__(self, decision: Decision, *, die_with_parent: bool = True) -> None:
+    def __init__(
+        self, decision: Decision, *, die_with_parent: bool = True, forward_logs: bool = True
+    ) -> None:
         import multiprocessing
 
         self.decision = decision
         #: Whether :meth:`spawn_child` and :meth:`spawn_consumer` children end when
         #: this process ends (see :func:`compat.get_context`).
         self.die_with_parent = die_with_parent
+        #: Whether the log records of the children this context starts go to this
+        #: process's handlers (see :func:`compat.get_context`).
+        self.forward_logs = forward_logs
         self.mp_context: Any = multiprocessing.get_context(decision.method)
         if decision.method == "forkserver":
             self.set_forkserver_preload(["__main__"])
 
     def __repr__(self) -> str:
         outlive = "" if self.die_with_parent else ", children may outlive this process"
+        if not self.forward_logs:
+            outlive += ", children's logs not forwarded"
         return f"<compat.Context {self.method!r}{outlive}: {self.decision.reason}>"
 
     @property
@@ -183,7 +192,8 @@ class Context:
         initargs: tuple[Any, ...] = (),
         maxtasksperchild: Optional[int] = None,
     ) -> Any:
-        """A :class:`compat.Pool` whose workers start with this context's method."""
+        """A :class:`compat.Pool` whose workers start with this context's method (and
+        follow its ``forward_logs``)."""
         from ._pool.pool import Pool
 
         return Pool(processes, initializer, initargs, maxtasksperchild, context=self)
@@ -196,12 +206,13 @@ class Context:
         *,
         max_tasks_per_child: Optional[int] = None,
     ) -> Any:
-        """A :class:`compat.ProcessPoolExecutor` whose workers use this context's method."""
+        """A :class:`compat.ProcessPoolExecutor` whose workers use this context's method
+        (and follow its ``forward_logs``)."""
         from ._pool.executor import ProcessPoolExecutor
 
         return ProcessPoolExecutor(
             max_workers,
-            self.mp_context,
+            self,
             initializer,
             initargs,
             max_tasks_per_child=max_tasks_per_child,
@@ -272,10 +283,15 @@ class Context:
         return get_all_start_methods()
 
     def get_context(
-        self, method: Optional[str] = None, *, die_with_parent: Optional[bool] = None
+        self,
+        method: Optional[str] = None,
+        *,
+        die_with_parent: Optional[bool] = None,
+        forward_logs: Optional[bool] = None,
     ) -> Context:
         keep = self.die_with_parent if die_with_parent is None else die_with_parent
-        return get_context(method, die_with_parent=keep)
+        logs = self.forward_logs if forward_logs is None else forward_logs
+        return get_context(method, die_with_parent=keep, forward_logs=logs)
 
     def getppid(self) -> int:
         return getppid()
@@ -286,7 +302,9 @@ _default: Optional[Context] = None
 _by_method: dict[str, Context] = {}
 
 
-def get_context(method: Optional[str] = None, *, die_with_parent: bool = True) -> Context:
+def get_context(
+    method: Optional[str] = None, *, die_with_parent: bool = True, forward_logs: bool = True
+) -> Context:
     """A :class:`Context` bound to ``method``, or compat's default context.
 
     ``method=None`` returns the default context: its method is chosen by
@@ -304,14 +322,28 @@ def get_context(method: Optional[str] = None, *, die_with_parent: bool = True) -
     ``compat.get_context(die_with_parent=False).spawn_child(task)``. Pool and
     executor workers always end with their pool's process. ``Process`` keeps the
     standard library's behaviour (a non-daemonic child outlives its parent).
+
+    ``forward_logs``: the log records of the children the context starts
+    (``spawn_child``, ``spawn_consumer``, its ``Pool`` and ``ProcessPoolExecutor``
+    workers, and pools given the context) are handled by this process's loggers and
+    handlers (``logging.basicConfig`` included), under every start method and on
+    every OS: a child's handlers are replaced by one that sends each record through
+    a pipe, and a thread here hands it to ``logging.getLogger(record.name)``, whose
+    current levels, filters and handlers decide; ``record.processName`` and
+    ``record.process`` are the child's. Needs ``logging`` imported before the child
+    starts. ``forward_logs=False`` leaves children's logging alone, as the standard
+    library does: a forked child writes through the handlers it inherited, a spawned
+    one starts unconfigured (Windows, and macOS by default).
     """
-    if not die_with_parent:
+    if not die_with_parent or not forward_logs:
         base = get_context(method)
         with _lock:
-            key = f"{base.method}:outlive"
+            key = f"{base.method}:{die_with_parent}:{forward_logs}"
             ctx = _by_method.get(key)
             if ctx is None or ctx.decision is not base.decision:
-                ctx = _by_method[key] = Context(base.decision, die_with_parent=False)
+                ctx = _by_method[key] = Context(
+                    base.decision, die_with_parent=die_with_parent, forward_logs=forward_logs
+                )
         return ctx
     global _default
     if method is None:
@@ -372,6 +404,16 @@ def set_start_method(method: Optional[str], force: bool = False) -> None:
     decision = choose_start_method(method)
     with _lock:
         _default = Context(decision)
+
+
+def replace_default(ctx: Optional[Context]) -> Optional[Context]:
+    """Make ``ctx`` the default context (None: the policy chooses again at next use)
+    and return the one it replaces. compat's pytest plugin runs a test under a start
+    method with it, and puts the previous default back afterwards."""
+    global _default
+    with _lock:
+        previous, _default = _default, ctx
+    return previous
 
 
 def get_start_method(allow_none: bool = False) -> Optional[str]:

@@ -11,10 +11,19 @@ from __future__ import annotations
 import math
 import os
 import sys
-from dataclasses import dataclass
-from typing import Callable, Optional
 
 from ._platform import LINUX, PLATFORM, PYTHON, PlatformFacts
+from ._record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional
+
+    _Reader = Callable[[str], Optional[float]]
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
     "WINDOWS_EXECUTOR_MAX_WORKERS",
@@ -33,11 +42,8 @@ __all__ = [
 #: concurrent/futures/process.py). Research id POOL-02.
 WINDOWS_EXECUTOR_MAX_WORKERS = 61
 
-_Reader = Callable[[str], Optional[float]]
 
-
-@dataclass(frozen=True)
-class CpuFacts:
+class CpuFacts(Record):
     """What :func:`count_from_facts` needs; every field may be unknown (None).
 
     ``os_cpu_count``: ``os.cpu_count()`` (CPUs in the machine).
@@ -45,15 +51,28 @@ class CpuFacts:
     ``-X cpu_count`` / ``PYTHON_CPU_COUNT`` override).
     ``affinity``: CPUs in the scheduler affinity mask (``os.sched_getaffinity``, Linux).
     ``quota``: the cgroup CPU bandwidth limit in CPUs (``docker --cpus=1.5`` -> 1.5).
-    ``override``: the CPU count the user forced with ``-X cpu_count=N`` or
-    ``PYTHON_CPU_COUNT=N`` (CPython 3.13+ honours both); it wins over everything.
+    ``override``: the CPU count the user forced with ``COMPAT_CPU_COUNT=N``,
+    ``-X cpu_count=N`` or ``PYTHON_CPU_COUNT=N`` (compat honours all three on every
+    CPython version; CPython itself the last two from 3.13); it wins over everything.
     """
 
-    os_cpu_count: Optional[int] = None
-    process_cpu_count: Optional[int] = None
-    affinity: Optional[int] = None
-    quota: Optional[float] = None
-    override: Optional[int] = None
+    _fields = ("os_cpu_count", "process_cpu_count", "affinity", "quota", "override")
+    __slots__ = _fields
+    os_cpu_count: Optional[int]
+    process_cpu_count: Optional[int]
+    affinity: Optional[int]
+    quota: Optional[float]
+    override: Optional[int]
+
+    def __init__(
+        self,
+        os_cpu_count: Optional[int] = None,
+        process_cpu_count: Optional[int] = None,
+        affinity: Optional[int] = None,
+        quota: Optional[float] = None,
+        override: Optional[int] = None,
+    ) -> None:
+        self._init(os_cpu_count, process_cpu_count, affinity, quota, override)
 
 
 def count_from_facts(facts: CpuFacts) -> int:
@@ -81,10 +100,23 @@ def cpu_count() -> int:
       ``os.process_cpu_count()`` where it exists (CPython 3.13+);
     - the cgroup v1 and v2 CPU quota of a container (``docker --cpus``, Kubernetes CPU
       limits), which no standard-library function reads (gh-80235);
-    - CPython 3.13's ``-X cpu_count=N`` / ``PYTHON_CPU_COUNT=N`` override, which wins.
+    - an override, which wins over everything: ``COMPAT_CPU_COUNT=N`` (compat's own,
+      for containers whose CPU count is wrong), else CPython 3.13's
+      ``-X cpu_count=N`` / ``PYTHON_CPU_COUNT=N``, honoured on every CPython version
+      (3.9-3.12 ignore them otherwise). ``PYTHON_CPU_COUNT`` is ignored under ``-E``
+      and ``-I``, as in 3.13; ``COMPAT_CPU_COUNT`` is read as ``COMPAT_START_METHOD``
+      is, always. The value ``default`` (or an empty one) means no override.
 
-    Linux: all of the above. macOS: the machine's count (no affinity API, no cgroups).
-    Windows: the machine's count, or ``os.process_cpu_count()`` on 3.13+.
+    An invalid ``COMPAT_CPU_COUNT`` (not a whole number of at least 1) raises
+    ``ValueError`` naming it, and so do ``Pool()`` and ``ProcessPoolExecutor()``
+    without a worker count: a typo in compat's own setting must not quietly give
+    a different pool. An invalid ``PYTHON_CPU_COUNT`` / ``-X cpu_count`` stops
+    CPython 3.13+ at start-up, so compat only sees one on 3.9-3.12: it is ignored
+    with a :class:`compat.CompatWarning`.
+
+    Linux: all of the above. macOS: the machine's count (no affinity API, no
+    cgroups) or the override. Windows: the machine's count, or
+    ``os.process_cpu_count()`` on 3.13+, or the override.
     """
     return count_from_facts(read_cpu_facts())
 
@@ -93,11 +125,10 @@ def read_cpu_facts(cgroup_root: str = "/", *, read_cgroups: bool = LINUX) -> Cpu
     """Read :class:`CpuFacts` from this process; ``cgroup_root`` lets tests point the
     cgroup reader at a fake ``/proc`` + ``/sys/fs/cgroup`` tree."""
     process_count = None
-    override = None
+    override = _override_from(sys.flags, getattr(sys, "_xoptions", {}), os.environ)
     pcc = getattr(os, "process_cpu_count", None)
     if pcc is not None:
         process_count = pcc()
-        override = _override_from(sys.flags, getattr(sys, "_xoptions", {}), os.environ)
     affinity = None
     getaffinity = getattr(os, "sched_getaffinity", None)
     if getaffinity is not None:
@@ -115,16 +146,48 @@ def read_cpu_facts(cgroup_root: str = "/", *, read_cgroups: bool = LINUX) -> Cpu
     )
 
 
-def _override_from(flags: object, xoptions: dict[str, object], environ: object) -> Optional[int]:
-    # CPython 3.13: -X cpu_count=N, else PYTHON_CPU_COUNT=N (ignored under -E / -I);
-    # the value "default" means no override.
+#: compat's own CPU count override (see :func:`cpu_count`).
+CPU_COUNT_ENV = "COMPAT_CPU_COUNT"
+
+
+def _override_from(
+    flags: object, xoptions: Mapping[str, object], environ: Mapping[str, str]
+) -> Optional[int]:
+    """The forced CPU count: COMPAT_CPU_COUNT, else CPython 3.13's -X cpu_count=N,
+    else PYTHON_CPU_COUNT=N (ignored under -E / -I); "default" means none."""
+    ours = environ.get(CPU_COUNT_ENV)
+    if ours is not None and ours.strip() not in ("", "default"):
+        number = _positive(ours)
+        if number is None:
+            raise ValueError(
+                f"{CPU_COUNT_ENV}={ours!r} is not a CPU count: set it to a whole number "
+                f"of at least 1, or to 'default' (or unset it) to count the CPUs"
+            )
+        return number
     value = xoptions.get("cpu_count")
+    source = "-X cpu_count"
     if value is None and not getattr(flags, "ignore_environment", False):
-        value = getattr(environ, "get", lambda _k: None)("PYTHON_CPU_COUNT")
-    if isinstance(value, str) and value.strip().isdigit():
-        number = int(value)
-        return number if number >= 1 else None
-    return None
+        value, source = environ.get("PYTHON_CPU_COUNT"), "PYTHON_CPU_COUNT"
+    if value is None or value == "default":
+        return None
+    number = _positive(value) if isinstance(value, str) else None
+    if number is None:
+        from ._errors import CompatWarning, warn_user
+
+        warn_user(
+            f"{source}={value!r} is not a CPU count (a whole number of at least 1, or "
+            f"'default'); compat ignores it (CPython 3.13+ would refuse to start)",
+            CompatWarning,
+        )
+    return number
+
+
+def _positive(text: str) -> Optional[int]:
+    text = text.strip()
+    if not text.isdigit() or not text.isascii():
+        return None
+    number = int(text)
+    return number if number >= 1 else None
 
 
 def cgroup_cpu_quota(root: str = "/") -> Optional[float]:

@@ -6,11 +6,12 @@ multiprocessing`` keeps a program working. Each is a thin wrapper over
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
-
 from ._context import get_context
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Callable
+
     from ._child.child import Child
 
 

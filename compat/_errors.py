@@ -7,7 +7,9 @@ from ``multiprocessing`` to ``compat``.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 __all__ = [
     "ChildError",

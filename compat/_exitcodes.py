@@ -9,7 +9,9 @@ macOS user would have seen, so ``exitcode == -11`` means "segfault" everywhere.
 
 from __future__ import annotations
 
-from typing import Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 SIGINT, SIGILL, SIGABRT, SIGFPE, SIGKILL, SIGSEGV, SIGTERM = 2, 4, 6, 8, 9, 11, 15
 

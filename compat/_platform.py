@@ -16,7 +16,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, NamedTuple, Optional
+from collections import namedtuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 #: ``sys.platform`` and CPython ``(major, minor)`` of the running interpreter.
 PLATFORM = sys.platform
@@ -58,7 +62,65 @@ MACOS_FORK_UNSAFE_MODULES = (
 )
 
 
-class PlatformFacts(NamedTuple):
+# typing.NamedTuple costs an import of typing (~10 ms) in every spawned child: the type
+# checker reads the fields from a NamedTuple, the interpreter builds the same fields
+# with collections.namedtuple; PlatformFacts adds the methods to either.
+# tests/test_import_cost.py checks that both lists of fields and defaults agree.
+if TYPE_CHECKING:
+    from typing import NamedTuple
+
+    class _PlatformFactsFields(NamedTuple):
+        platform: str
+        """``sys.platform`` of the platform: ``"linux"``, ``"darwin"``, ``"win32"``..."""
+        python: tuple[int, int]
+        """CPython ``(major, minor)``."""
+        start_methods: tuple[str, ...]
+        """The start methods multiprocessing offers there."""
+        threads: int = 1
+        """Threads alive in the process, counted by the OS where it can be read (Linux
+        ``/proc``, macOS libproc), else by :mod:`threading`. 1 means only the calling
+        thread."""
+        thread_names: tuple[str, ...] = ()
+        """Names of the other Python-level threads, for readable reasons."""
+        fork_unsafe_modules: tuple[str, ...] = ()
+        """Loaded modules that make fork unsafe on this platform (macOS frameworks)."""
+        frozen: bool = False
+        """A frozen executable (PyInstaller, cx_Freeze): spawn and forkserver cannot
+        re-run it on POSIX."""
+        env_method: Optional[str] = None
+        """The value of ``COMPAT_START_METHOD``, if set and not empty."""
+        os_threads_unknown: bool = False
+        """The OS did not say how many threads run (no ``/proc``, libproc failed, or an
+        OS compat cannot ask): ``threads`` then counts only Python's threads, and
+        native ones (BLAS, Accelerate, libdispatch) may be running unseen. On macOS the
+        policy then does not choose fork."""
+        rss: Optional[int] = None
+        """The process's resident memory in bytes, or None where it is not known
+        (Windows, which has no fork, and a failed read). Linux: ``/proc/self/statm``;
+        macOS: libproc's ``pti_resident_size``; other POSIX: ``getrusage``'s
+        ``ru_maxrss``, a peak. Forking costs more the more the parent holds (see
+        :data:`compat._policy.FORK_RSS_LIMIT`). New fields go last, so positional
+        construction still works."""
+else:
+    _PlatformFactsFields = namedtuple(
+        "_PlatformFactsFields",
+        [
+            "platform",
+            "python",
+            "start_methods",
+            "threads",
+            "thread_names",
+            "fork_unsafe_modules",
+            "frozen",
+            "env_method",
+            "os_threads_unknown",
+            "rss",
+        ],
+        defaults=(1, (), (), False, None, False, None),
+    )
+
+
+class PlatformFacts(_PlatformFactsFields):
     """What the start-method policy needs to know about a platform.
 
     ``PlatformFacts.current()`` reads the running interpreter;
@@ -66,37 +128,7 @@ class PlatformFacts(NamedTuple):
     ``python -m compat`` can ask what compat would do there.
     """
 
-    platform: str
-    """``sys.platform`` of the platform: ``"linux"``, ``"darwin"``, ``"win32"``..."""
-    python: tuple[int, int]
-    """CPython ``(major, minor)``."""
-    start_methods: tuple[str, ...]
-    """The start methods multiprocessing offers there."""
-    threads: int = 1
-    """Threads alive in the process, counted by the OS where it can be read (Linux
-    ``/proc``, macOS libproc), else by :mod:`threading`. 1 means only the calling
-    thread."""
-    thread_names: tuple[str, ...] = ()
-    """Names of the other Python-level threads, for readable reasons."""
-    fork_unsafe_modules: tuple[str, ...] = ()
-    """Loaded modules that make fork unsafe on this platform (macOS frameworks)."""
-    frozen: bool = False
-    """A frozen executable (PyInstaller, cx_Freeze): spawn and forkserver cannot
-    re-run it on POSIX."""
-    env_method: Optional[str] = None
-    """The value of ``COMPAT_START_METHOD``, if set and not empty."""
-    os_threads_unknown: bool = False
-    """The OS did not say how many threads run (no ``/proc``, libproc failed, or an
-    OS compat cannot ask): ``threads`` then counts only Python's threads, and
-    native ones (BLAS, Accelerate, libdispatch) may be running unseen. On macOS the
-    policy then does not choose fork."""
-    rss: Optional[int] = None
-    """The process's resident memory in bytes, or None where it is not known (Windows,
-    which has no fork, and a failed read). Linux: ``/proc/self/statm``; macOS:
-    libproc's ``pti_resident_size``; other POSIX: ``getrusage``'s ``ru_maxrss``, a
-    peak. Forking costs more the more the parent holds (see
-    :data:`compat._policy.FORK_RSS_LIMIT`). New fields go last, so positional
-    construction still works."""
+    __slots__ = ()
 
     @property
     def windows(self) -> bool:

@@ -6,22 +6,35 @@ A pure function of :class:`~compat._platform.PlatformFacts`, so every branch
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from collections import namedtuple
 
 from ._errors import StartMethodUnavailable
 from ._platform import KNOWN_METHODS, START_METHOD_ENV, PlatformFacts
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple, Optional
 
-class Decision(NamedTuple):
+    # The fields, for the type checker; collections.namedtuple makes them at run time
+    # (typing.NamedTuple would import typing into every child; see compat._platform).
+    class _DecisionFields(NamedTuple):
+        method: str
+        reason: str
+        source: str = "policy"
+else:
+    _DecisionFields = namedtuple(
+        "_DecisionFields", ["method", "reason", "source"], defaults=("policy",)
+    )
+
+
+class Decision(_DecisionFields):
     """A start method and the reason it was chosen.
 
     ``source`` says who decided: ``"requested"`` (code asked for it),
     ``"environment"`` (``COMPAT_START_METHOD``) or ``"policy"`` (compat chose).
     """
 
-    method: str
-    reason: str
-    source: str = "policy"
+    __slots__ = ()
 
     def __str__(self) -> str:
         return f"{self.method}: {self.reason}"

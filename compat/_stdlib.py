@@ -21,14 +21,16 @@ from __future__ import annotations
 import importlib
 import struct
 import sys
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections import namedtuple
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # typed views of the names __getattr__ resolves at run time
     from concurrent.futures.process import _RemoteTraceback as ExecutorRemoteTraceback
     from multiprocessing.context import assert_spawning, get_spawning_popen, set_spawning_popen
     from multiprocessing.pool import IMapIterator, MapResult
     from multiprocessing.resource_tracker import ensure_running as ensure_resource_tracker
     from multiprocessing.util import Finalize, is_exiting, register_after_fork
+    from typing import Any, NamedTuple
 
 __all__ = [
     "BASE_PROCESS_ATTRS",
@@ -69,7 +71,22 @@ class StdlibChanged(ImportError):
     """This CPython lacks a standard-library internal that compat relies on."""
 
 
-class PrivateName(NamedTuple):
+# The fields, for the type checker; collections.namedtuple makes them at run time
+# (typing.NamedTuple would import typing into every child; see compat._platform).
+if TYPE_CHECKING:
+
+    class _PrivateNameFields(NamedTuple):
+        module: str
+        path: str
+        why: str
+        kind: str = "attr"
+else:
+    _PrivateNameFields = namedtuple(
+        "_PrivateNameFields", ["module", "path", "why", "kind"], defaults=("attr",)
+    )
+
+
+class PrivateName(_PrivateNameFields):
     """One standard-library internal compat uses.
 
     ``kind`` says how its presence is checked:
@@ -81,10 +98,7 @@ class PrivateName(NamedTuple):
       only on another OS, such as Windows' ``Popen._handle``).
     """
 
-    module: str
-    path: str
-    why: str
-    kind: str = "attr"
+    __slots__ = ()
 
 
 #: alias -> the internal it stands for. Aliases of kind ``"attr"`` that are identifiers
@@ -229,28 +243,11 @@ PRIVATE_NAMES: dict[str, PrivateName] = {
     ),
 }
 
-_FC = "spawn_child starts fork and lean spawn children as Process.start and _bootstrap do"
-#: Used by compat._stdlib_child (the second home of private names: what a child compat
-#: starts itself needs, kept out of this module's imports); a path with a space: "code".
+# The names compat._stdlib_child uses (the second home of private names: what the
+# children compat starts itself need, kept out of this module's imports).
 PRIVATE_NAMES.update(
-    (f"{module.rsplit('.', 1)[-1]}.{path}", PrivateName(module, path, _FC, kind))
-    for module, paths in (
-        ("multiprocessing.process", "_current_process|_parent_process|_ParentProcess"),
-        ("multiprocessing.process", "_process_counter|_children|BaseProcess.start _Popen"),
-        ("multiprocessing.util", "_finalizer_registry|_afterfork_registry|_exit_function"),
-        ("multiprocessing.util", "_run_after_forkers"),
-        ("multiprocessing.context", "_force_start_method|set_spawning_popen"),
-        ("threading", "_shutdown|Thread._set_native_id"),
-        ("atexit", "_clear|_run_exitfuncs"),  # what 3.13+ popen_fork does
-    )
-    for path in paths.split("|")
-    for kind in ["code" if " " in path else "attr"]
-)
-PRIVATE_NAMES["_signal"] = PrivateName(
-    "signal",
-    "from _signal import *",
-    "a lean spawn child sets its signal mask through _signal: importing signal imports enum",
-    "source",
+    (alias, PrivateName(*entry))
+    for alias, entry in importlib.import_module(__name__ + "_child").PRIVATE.items()
 )
 
 # The Connection frame layout (PRIVATE_NAMES["Connection frame"]).

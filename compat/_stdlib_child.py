@@ -15,7 +15,32 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+_FC = "spawn_child starts fork and lean spawn children as Process.start and _bootstrap do"
+#: alias -> (module, path, why, kind) of each internal used here: compat._stdlib makes
+#: them entries of its PRIVATE_NAMES (a path with a space: kind "code").
+PRIVATE: dict[str, tuple[str, str, str, str]] = {
+    f"{module.rsplit('.', 1)[-1]}.{path}": (module, path, _FC, kind)
+    for module, paths in (
+        ("multiprocessing.process", "_current_process|_parent_process|_ParentProcess"),
+        ("multiprocessing.process", "_process_counter|_children|BaseProcess.start _Popen"),
+        ("multiprocessing.util", "_finalizer_registry|_afterfork_registry|_exit_function"),
+        ("multiprocessing.util", "_run_after_forkers"),
+        ("multiprocessing.context", "_force_start_method|set_spawning_popen"),
+        ("threading", "_shutdown|Thread._set_native_id"),
+        ("atexit", "_clear|_run_exitfuncs"),  # what 3.13+ popen_fork does
+    )
+    for path in paths.split("|")
+    for kind in ["code" if " " in path else "attr"]
+}
+PRIVATE["_signal"] = (
+    "signal",
+    "from _signal import *",
+    "a lean spawn child sets its signal mask through _signal: importing signal imports enum",
+    "source",
+)
+
 __all__ = [
+    "PRIVATE",
     "ChildHooks",
     "block_signals",
     "ignore_sigint",

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import types
 from collections.abc import Iterable
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["forward", "names"]
 

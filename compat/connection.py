@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from multiprocessing import connection as _std
 from multiprocessing.connection import Client, Connection, Listener, Pipe, wait
-from typing import Any
 
 from ._submodules import forward, names
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Client", "Connection", "Listener", "Pipe", "wait"]
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from multiprocessing import context as _std
 from multiprocessing.context import BaseContext
-from typing import Any
 
 from ._child.process import ForkProcess, ForkServerProcess, Process, SpawnProcess
 from ._submodules import forward, names
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["BaseContext", "ForkProcess", "ForkServerProcess", "Process", "SpawnProcess"]
 

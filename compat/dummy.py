@@ -28,9 +28,12 @@ from multiprocessing.dummy import (
     current_process,
     freeze_support,
 )
-from typing import Any
 
 from ._submodules import forward, names
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "Array",

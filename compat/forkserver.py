@@ -6,9 +6,12 @@ as in the standard library."""
 from __future__ import annotations
 
 from multiprocessing import forkserver as _std
-from typing import Any
 
 from ._submodules import forward, names
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = list(_std.__all__)
 

@@ -25,10 +25,13 @@ from concurrent.futures import (
     as_completed,
     wait,
 )
-from typing import Any
 
 from ._pool.executor import BrokenProcessPool, ProcessPoolExecutor
 from ._submodules import forward, names
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "ALL_COMPLETED",

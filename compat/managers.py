@@ -25,11 +25,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from multiprocessing import managers as _std
 from multiprocessing.managers import BaseProxy, Token
-from typing import Any, Callable, Optional
 
 from ._child.main_checks import check_main_guard
 from ._context import resolve_context
 from ._submodules import forward, names
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
 
 __all__ = ["BaseManager", "BaseProxy", "SharedMemoryManager", "SyncManager", "Token"]
 

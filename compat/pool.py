@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from multiprocessing import pool as _std
 from multiprocessing.pool import AsyncResult, ThreadPool
-from typing import Any
 
 from ._pool.pool import Pool
 from ._submodules import forward, names
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["AsyncResult", "Pool", "ThreadPool"]
 

@@ -12,9 +12,12 @@ from multiprocessing.process import (
     current_process,
     parent_process,
 )
-from typing import Any
 
 from ._submodules import forward, names
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["BaseProcess", "active_children", "current_process", "parent_process"]
 

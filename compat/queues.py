@@ -8,12 +8,15 @@ None means compat's default context. Anything else is the standard library's."""
 from __future__ import annotations
 
 from multiprocessing import queues as _std
-from typing import Any
 
 from ._queue.joinable import JoinableQueue
 from ._queue.queue import Queue
 from ._queue.simple import SimpleQueue
 from ._submodules import forward, names
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["JoinableQueue", "Queue", "SimpleQueue"]
 

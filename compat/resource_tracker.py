@@ -4,9 +4,12 @@ tracker serves compat's and the standard library's objects alike."""
 from __future__ import annotations
 
 from multiprocessing import resource_tracker as _std
-from typing import Any
 
 from ._submodules import forward, names
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = list(_std.__all__)
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from multiprocessing import shared_memory as _std
 from multiprocessing.shared_memory import ShareableList, SharedMemory
-from typing import Any
 
 from ._submodules import forward, names
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["ShareableList", "SharedMemory"]
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from multiprocessing import sharedctypes as _std
 from multiprocessing.sharedctypes import RawArray, RawValue, copy
-from typing import Any
 
 from ._context import resolve_context
 from ._submodules import forward, names
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Array", "RawArray", "RawValue", "Value", "copy", "synchronized"]
 

@@ -16,9 +16,12 @@ from multiprocessing.synchronize import (
     RLock,
     Semaphore,
 )
-from typing import Any
 
 from ._submodules import forward, names
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Barrier", "BoundedSemaphore", "Condition", "Event", "Lock", "RLock", "Semaphore"]
 

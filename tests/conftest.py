@@ -27,6 +27,16 @@ AVAILABLE = tuple(multiprocessing.get_all_start_methods())
 SELECTED = os.environ.get("COMPAT_START_METHOD", "").strip() or None
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # compat's pytest plugin (compat.pytest_plugin), when installed: this conftest's
+    # start_method fixture overrides the plugin's (the plugin leaves those tests
+    # alone), and its leak guard checks processes and compat's threads here, not
+    # descriptors: a finished process's multiprocessing Popen keeps two pipe ends
+    # until it is collected, which many tests here outlive (see the plugin's tests).
+    if hasattr(config.option, "no_fd_leak_check"):
+        config.option.no_fd_leak_check = True
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return (
         f"start methods available: {', '.join(AVAILABLE)}; "

@@ -91,3 +91,10 @@ def site_state() -> dict[str, Any]:
         pass
     state["late_finders"] = [type(f).__name__ for f in sys.meta_path][-1:]
     return state
+
+
+def heavy_modules() -> list[str]:
+    """The modules a lean child should not need, among those it has imported (not
+    enum: pickle imports re, which imports it)."""
+    heavy = ("typing", "dataclasses", "inspect", "ast", "multiprocessing", "logging")
+    return sorted(m for m in sys.modules if m.split(".")[0] in heavy)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,8 @@ from tests.procs import (
     expected_kill_exitcode,
     expected_terminate_exitcode,
     posix_only,
+    report_pid_and_sleep,
+    wait_for_pid,
 )
 
 TIMEOUT = 30
@@ -163,8 +166,14 @@ def test_context_manager_waits_on_normal_exit(ctx: compat.Context) -> None:
     assert child.exitcode == 0 and child.result() == "slept"
 
 
-def test_context_manager_stops_child_on_error(ctx: compat.Context) -> None:
-    with pytest.raises(RuntimeError), ctx.spawn_child(targets.sleep_forever) as child:
+def test_context_manager_stops_child_on_error(ctx: compat.Context, tmp_path: Path) -> None:
+    path = tmp_path / "pid"
+    child = ctx.spawn_child(report_pid_and_sleep, str(path))
+    # Running its target: a child still starting holds SIGTERM until its main
+    # function runs, and one that takes over the 1 s grace (a loaded machine) is
+    # killed instead (-9), which test_context_manager_kills_... is about.
+    wait_for_pid(path, TIMEOUT)
+    with pytest.raises(RuntimeError), child:
         raise RuntimeError("block failed")
     assert not child.is_alive()
     assert child.exitcode == expected_terminate_exitcode()

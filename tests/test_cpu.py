@@ -4,12 +4,15 @@ as pure functions of injected facts."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import types
 from pathlib import Path
 from typing import Optional
 
 import pytest
 
+import compat
 from compat._cpu import (
     WINDOWS_EXECUTOR_MAX_WORKERS,
     CpuFacts,
@@ -23,6 +26,7 @@ from compat._cpu import (
 )
 from compat._platform import PlatformFacts
 
+ROOT = str(Path(__file__).resolve().parent.parent)
 WIN312 = PlatformFacts.simulated("win32", (3, 12))
 WIN313 = PlatformFacts.simulated("win32", (3, 13))
 LINUX = PlatformFacts.simulated("linux", (3, 12))
@@ -141,7 +145,11 @@ def test_cgroup_v1_unlimited_and_garbage(tmp_path: Path) -> None:
         ({}, {"PYTHON_CPU_COUNT": "5"}, False, 5),
         ({}, {"PYTHON_CPU_COUNT": "5"}, True, None),
         ({"cpu_count": "default"}, {"PYTHON_CPU_COUNT": "5"}, False, None),
-        ({}, {"PYTHON_CPU_COUNT": "0"}, False, None),
+        ({}, {"COMPAT_CPU_COUNT": "2", "PYTHON_CPU_COUNT": "5"}, False, 2),
+        ({"cpu_count": "3"}, {"COMPAT_CPU_COUNT": " 4 "}, False, 4),
+        ({}, {"COMPAT_CPU_COUNT": "7"}, True, 7),  # compat's own: read under -E too
+        ({}, {"COMPAT_CPU_COUNT": "default", "PYTHON_CPU_COUNT": "5"}, False, 5),
+        ({}, {"COMPAT_CPU_COUNT": "", "PYTHON_CPU_COUNT": "5"}, False, 5),
     ],
 )
 def test_override(
@@ -149,6 +157,60 @@ def test_override(
 ) -> None:
     flags = types.SimpleNamespace(ignore_environment=ignore_env)
     assert _override_from(flags, xoptions, env) == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", "\u0664"])
+def test_invalid_compat_cpu_count_raises(value: str) -> None:
+    flags = types.SimpleNamespace(ignore_environment=False)
+    with pytest.raises(ValueError, match=r"COMPAT_CPU_COUNT=.* is not a CPU count"):
+        _override_from(flags, {}, {"COMPAT_CPU_COUNT": value, "PYTHON_CPU_COUNT": "2"})
+
+
+@pytest.mark.parametrize(
+    ("xoptions", "env", "source"),
+    [
+        ({}, {"PYTHON_CPU_COUNT": "0"}, "PYTHON_CPU_COUNT"),
+        ({}, {"PYTHON_CPU_COUNT": "many"}, "PYTHON_CPU_COUNT"),
+        ({"cpu_count": "x"}, {"PYTHON_CPU_COUNT": "2"}, "-X cpu_count"),
+    ],
+)
+def test_invalid_python_cpu_count_warns(
+    xoptions: dict[str, object], env: dict[str, str], source: str
+) -> None:
+    flags = types.SimpleNamespace(ignore_environment=False)
+    with pytest.warns(compat.CompatWarning, match=f"{source}=.* is not a CPU count"):
+        assert _override_from(flags, xoptions, env) is None
+
+
+def _count_in_child(env: dict[str, str], *args: str) -> list[str]:
+    """``cpu_count()`` and the default worker counts in a fresh interpreter."""
+    code = (
+        "import compat, warnings; warnings.simplefilter('error')\n"
+        "from compat._cpu import resolve_worker_count as r\n"
+        "print(compat.cpu_count(), r(None, executor=False), r(None, executor=True))"
+    )
+    full = {**os.environ, **env, "PYTHONPATH": ROOT}
+    for name in ("COMPAT_CPU_COUNT", "PYTHON_CPU_COUNT"):
+        if name not in env:
+            full.pop(name, None)
+    done = subprocess.run(
+        [sys.executable, *args, "-c", code], env=full, capture_output=True, text=True, timeout=60
+    )
+    return [done.stdout.strip(), done.stderr.strip().splitlines()[-1:][0] if done.stderr else ""]
+
+
+def test_overrides_in_a_real_interpreter() -> None:
+    """PYTHON_CPU_COUNT=1 is honoured on every CPython version (3.11 used to print
+    the machine's count), COMPAT_CPU_COUNT wins over it, -E drops only Python's."""
+    assert _count_in_child({"PYTHON_CPU_COUNT": "1"}) == ["1 1 1", ""]
+    assert _count_in_child({"PYTHON_CPU_COUNT": "1", "COMPAT_CPU_COUNT": "3"}) == ["3 3 3", ""]
+    assert _count_in_child({"COMPAT_CPU_COUNT": "5"}, "-E") == ["5 5 5", ""]
+    out, err = _count_in_child({"COMPAT_CPU_COUNT": "lots"})
+    assert out == ""
+    assert err == (
+        "ValueError: COMPAT_CPU_COUNT='lots' is not a CPU count: set it to a whole number "
+        "of at least 1, or to 'default' (or unset it) to count the CPUs"
+    )
 
 
 @pytest.mark.parametrize(

@@ -52,8 +52,8 @@ SOURCE = re.compile(r"^(gh-\d+|bpo-\d+|docs: \S.*|source: Lib/\S+|report: \S.*)$
 # A policy decision written as text instead of asked of the policy ({policy}).
 HARD_CODED_CHOICE = re.compile(r"\b(compat|picks|chooses|keeps)\s+(fork|spawn|forkserver)\b")
 # Ids published so far: they may gain neighbours, never disappear or change meaning.
-PUBLISHED = {"START": 7, "MAIN": 9, "PROC": 12, "POOL": 10, "IPC": 11, "SYNC": 7, "SIG": 10,
-             "SUB": 17, "FILE": 5, "ENV": 4}  # fmt: skip
+PUBLISHED = {"START": 7, "MAIN": 10, "PROC": 12, "POOL": 10, "IPC": 11, "SYNC": 7, "SIG": 10,
+             "SUB": 18, "FILE": 5, "ENV": 4}  # fmt: skip
 
 # What the probes see on Linux (CPython 3.9-3.15), per start method: the
 # probes must be able to report both answers, so these pin their logic down.
@@ -70,7 +70,7 @@ RESEEDED = {**NOT_F, "forkserver": "supported"}
 LINUX_EXPECTED = {
     "START-02": NEVER, "START-03": NEVER, "START-06": FS_ONLY,
     "MAIN-01": NOT_F, "MAIN-02": NOT_F, "MAIN-03": NOT_F, "MAIN-04": NOT_F, "MAIN-05": NOT_F,
-    "MAIN-06": ALWAYS, "MAIN-08": NOT_F, "MAIN-09": NOT_F,
+    "MAIN-06": ALWAYS, "MAIN-08": NOT_F, "MAIN-09": NOT_F, "MAIN-10": NOT_F,
     "PROC-01": NEVER, "PROC-02": NEVER, "PROC-03": ALWAYS, "PROC-04": ALWAYS, "PROC-05": ALWAYS,
     "PROC-06": NEVER, "PROC-07": ALWAYS, "PROC-08": NOT_F,
     "PROC-09": RESEEDED if FORKSERVER_PRELOADS_MAIN else NOT_F, "PROC-12": F_ONLY,
@@ -82,7 +82,7 @@ LINUX_EXPECTED = {
     "SIG-06": NEVER, "SIG-07": NEVER, "SIG-08": ALWAYS, "SIG-10": ALWAYS,
     "SUB-01": ALWAYS, "SUB-02": ALWAYS, "SUB-03": NEVER, "SUB-04": NEVER, "SUB-05": NEVER,
     "SUB-06": NEVER, "SUB-07": NEVER, "SUB-10": NEVER, "SUB-11": NEVER, "SUB-12": NEVER,
-    "SUB-13": NEVER, "SUB-14": ALWAYS, "SUB-15": NEVER,
+    "SUB-13": NEVER, "SUB-14": ALWAYS, "SUB-15": NEVER, "SUB-18": NEVER,
     "FILE-01": NEVER, "FILE-02": NEVER, "FILE-03": NEVER, "FILE-04": NEVER, "FILE-05": F_ONLY,
     "ENV-02": NEVER, "ENV-03": FS_ONLY,
 }  # fmt: skip

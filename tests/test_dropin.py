@@ -111,7 +111,10 @@ def test_corpus_program_runs_the_same_on_compat(
     assert std.returncode == 0, f"the standard library's run failed:\n{std.stderr}"
     assert ours.returncode == 0, f"compat's run failed:\n{ours.stderr}"
     assert "Traceback" not in ours.stderr, ours.stderr
-    assert normalized(ours.stdout, source) == normalized(std.stdout, source)
+    assert normalized(ours.stdout, source) == normalized(std.stdout, source), (
+        f"compat printed:\n{ours.stdout}\nthe standard library printed:\n{std.stdout}"
+        f"\ncompat's stderr:\n{ours.stderr}\nthe standard library's stderr:\n{std.stderr}"
+    )
     # Start-up noise: a loaded two-core machine runs these programs in under a second.
     assert our_seconds <= 2 * std_seconds + 2.0, (our_seconds, std_seconds)
 

@@ -316,6 +316,26 @@ def test_a_program_without_pytests_import_hook_starts_children_without_site(
         assert same_last_finder == "True"
 
 
+_LEAN_IMPORTS = """
+import sys
+import compat
+from tests import targets_lean
+
+if __name__ == "__main__":
+    child = compat.get_context("spawn").spawn_child(targets_lean.heavy_modules)
+    print(type(child._process._popen).__name__, child.result(60))
+"""
+
+
+def test_a_lean_child_imports_neither_multiprocessing_nor_typing(ctx: compat.Context) -> None:
+    # Measured with python -S (on this machine site imports typing through a .pth
+    # file): what the child's bootstrap imports, nothing from site. The parent never
+    # imported logging, so nothing is forwarded either.
+    proc = run_python("-S", "-c", _LEAN_IMPORTS)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "SpawnPopen []"
+
+
 _ORPHAN = """
 import os, signal
 import compat

@@ -16,7 +16,6 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ from tests.procs import posix_only
 LINUX_PLAN = plan_for(PlatformFacts.simulated("linux"))
 MACOS_PLAN = plan_for(PlatformFacts.simulated("darwin"))
 # The Windows transport, with pieces small enough that a 1 MiB item needs many.
-WINDOWS_PLAN = replace(plan_for(PlatformFacts.simulated("win32")), max_packet=64 << 10)
+WINDOWS_PLAN = plan_for(PlatformFacts.simulated("win32")).replace(max_packet=64 << 10)
 _POSIX_ONLY = posix_only("the POSIX stream transport needs non-blocking pipes and readv")
 PLANS = [
     pytest.param(None, id="native"),

@@ -4,6 +4,7 @@ the spare runs nothing of the program before the hand-off."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -224,3 +225,16 @@ def test_spares_end_with_their_parent_at_exit(start_method: str) -> None:
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     pids = [int(p) for p in proc.stdout.split()]
     assert len(pids) == 2 and not any(map(pid_exists, pids))
+
+
+@pytest.mark.timeout(TIMEOUT)
+def test_a_spares_child_forwards_its_logs(ctx: compat.Context) -> None:
+    from tests import targets_logs
+    from tests.test_logs import Collect, check_child_records, parent_logging
+
+    with contextlib.contextmanager(parent_logging.__wrapped__)() as (handler, own):  # type: ignore[attr-defined]
+        (pid,) = _idle_pids(1)
+        child = ctx.spawn_child(targets_logs.log_some, "spare")
+        assert child.result(TIMEOUT) == child.pid == pid  # the spare ran it
+        check_child_records(handler, own, pid, child.name, "spare")
+        assert isinstance(handler, Collect)

@@ -75,7 +75,7 @@ def main() -> None:
     try:
         arm()  # the lifeline, first
         _devnull_stdin()
-        spare, sigint = False, None
+        spare, sigint, log_fd = False, None, -1
         with open(call_fd, "rb") as calls:
             while True:
                 data = _read_frame(calls)
@@ -85,6 +85,7 @@ def main() -> None:
                 if message[0] == WARM:
                     if not spare:  # a spare: idle until a call comes, for long maybe
                         spare, sigint = True, _idle_signals(blocked)
+                        log_fd = message[2]  # its log pipe's write end (-1: none)
                     _warm(message[1])
                     os.write(result_fd, READY)  # the parent lists it as ready now
                     continue
@@ -95,7 +96,7 @@ def main() -> None:
     except KeyboardInterrupt:
         _interrupted()
     prep["parent_sentinel"] = parent_sentinel
-    code = _run(prep, call_bytes, record_bytes, result_fd, blocked)
+    code = _run(prep, call_bytes, record_bytes, result_fd, blocked, log_fd)
     if spare:
         _exit_without_teardown(code)
     sys.exit(code)
@@ -198,9 +199,15 @@ def _warm(modules: list[str]) -> None:
 
 
 def _run(
-    prep: dict[str, Any], call_bytes: bytes, record_bytes: bytes, result_fd: int, blocked: list[int]
+    prep: dict[str, Any],
+    call_bytes: bytes,
+    record_bytes: bytes,
+    result_fd: int,
+    blocked: list[int],
+    log_fd: int = -1,
 ) -> int:
-    """Prepare, unpickle, unblock the signals, call, report; the exit code."""
+    """Prepare, unpickle, unblock the signals, call, report; the exit code. ``log_fd``:
+    a spare's log pipe, used if the parent forwards log records (``prep["logs"]``)."""
     from . import outcome
 
     def send(data: bytes) -> None:  # Connection.send_bytes framing
@@ -214,7 +221,13 @@ def _run(
         try:
             _watch_for_multiprocessing(prep, record_bytes)
             _prepare(prep)
-            target, args, kwargs = _loads(call_bytes)
+            target, args, kwargs, logs = _loads(call_bytes)
+            if log_fd >= 0:
+                logs = _spare_logs(log_fd, prep.get("logs"))
+            if logs is not None:  # its log records go to the parent's handlers
+                from .logs import install
+
+                install(logs)
         except KeyboardInterrupt:  # Windows: a Ctrl+C while it prepared
             _interrupted()
         except BaseException as exc:  # the call could not even be rebuilt here
@@ -238,6 +251,19 @@ def _run(
     finally:
         os.close(result_fd)
     return 0
+
+
+def _spare_logs(fd: int, setup: Any) -> Any:
+    """A spare's :class:`compat._child.logs.LogSender` over the pipe it got when it
+    started, or None (and the pipe closed) when the parent does not forward logs."""
+    if setup is None:
+        os.close(fd)
+        return None
+    from multiprocessing.connection import Connection
+
+    from .logs import LogSender
+
+    return LogSender(Connection(fd, readable=False), *setup)
 
 
 def _prepare(data: dict[str, Any]) -> None:

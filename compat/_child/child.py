@@ -12,20 +12,23 @@ from __future__ import annotations
 import pickle
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .._errors import ChildError, ChildTimeout, SpawnError, signal_name
 from .._exitcodes import normalize_exitcode
 from .._native.threads import async_signals_blocked, main_thread_slice, stop_started
 from .._native.waiting import wait_ready
 from .._platform import WINDOWS
+from .logs import flush as flush_logs
 from .outcome import EXIT as _EXIT
 from .outcome import OK as _OK
 from .outcome import RAISED as _RAISED
 from .outcome import child_main as _child_main
 from .outcome import name_of as _name_of
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
+
     from .._context import Context
     from .._policy import Decision
 
@@ -72,14 +75,13 @@ def start_child(
         check_main_guard(method, what)
         target, args, kwargs = check_spawnable(method, target, args, kwargs, what=what)
     except SpawnError as exc:
-        from .._context import get_context
         from .._platform import PlatformFacts
         from .._policy import fork_instead
 
         forked = fork_instead(ctx.decision, str(exc), PlatformFacts.current())
         if forked is None:
             raise
-        fork_ctx = get_context("fork", die_with_parent=ctx.die_with_parent)
+        fork_ctx = ctx.get_context("fork")  # keeps its other settings
         return (_FORK_START or _fork_start())(fork_ctx, target, args, kwargs, forked)
     if method == "spawn":  # the lean path, unless this call needs multiprocessing's
         from .leanspawn import start_lean_child
@@ -90,11 +92,12 @@ def start_child(
     reader, writer = ctx.mp_context.Pipe(duplex=False)
     # A plain standard-library Process of the context: the checks above already ran.
     from .._native.lifeline import make_lifeline
+    from .logs import open_child_logs
 
     lifeline = make_lifeline(die_with_parent=ctx.die_with_parent)
-    process = ctx.mp_context.Process(
-        target=_child_main, args=(writer, target, args, kwargs, lifeline), name=None, daemon=False
-    )
+    logs = open_child_logs(ctx.mp_context, ctx.forward_logs)
+    child_args = (writer, target, args, kwargs, lifeline, logs and logs.sender)
+    process = ctx.mp_context.Process(target=_child_main, args=child_args, name=None, daemon=False)
     try:
         # Blocked while it starts: a Ctrl+C then waits for the child's main function.
         with main_file_fixup(method), async_signals_blocked(method):
@@ -103,7 +106,11 @@ def start_child(
         stop_started(process)
         reader.close()
         writer.close()
+        if logs is not None:
+            logs.discard()
         raise
+    if logs is not None:
+        logs.attach()
     # The child holds its own copy of the write end; closing ours means the
     # reader sees EOF as soon as the child is gone, however it ended.
     writer.close()
@@ -258,6 +265,7 @@ class Child:
                     self._process.join()
                     self._finished = True
                     self._close_reader()
+                    flush_logs()  # its records are handled before its end is reported
                     break
                 if not ready and deadline is not None and time.monotonic() >= deadline:
                     return False

@@ -29,11 +29,10 @@ Each call is one round trip over a ``Pipe`` (tens of microseconds).
 
 from __future__ import annotations
 
-import inspect
 import pickle
 import sys
 import traceback
-from typing import Any, Callable, Optional
+import types
 
 from .._errors import ChildError
 from .._native.lifeline import make_lifeline
@@ -48,9 +47,17 @@ from .._platform import WINDOWS
 from .._stdlib import Finalize
 from .child import _dumps
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
+
 __all__ = ["Consumer", "spawn_consumer", "start_consumer"]
 
 _JOIN_TIMEOUT = 10.0
+
+#: inspect.CO_GENERATOR: the code flag of a function that uses 'yield' (the inspect
+#: module itself imports ast, dis and enum, which every spawned child would pay for).
+_CO_GENERATOR = 0x20
 
 
 def spawn_consumer(consumer: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Consumer:
@@ -68,7 +75,8 @@ def start_consumer(
 ) -> Consumer:
     """:func:`spawn_consumer` with an explicit context (compat Context or
     multiprocessing context); what ``Context.spawn_consumer`` calls."""
-    if inspect.isfunction(consumer) and not inspect.isgeneratorfunction(consumer):
+    # inspect.isfunction(consumer) and not inspect.isgeneratorfunction(consumer):
+    if isinstance(consumer, types.FunctionType) and not consumer.__code__.co_flags & _CO_GENERATOR:
         raise TypeError(
             f"spawn_consumer needs a generator function (one that uses 'yield'); "
             f"{consumer.__qualname__} is a plain function"
@@ -95,8 +103,15 @@ class Consumer:
         self._conn, child_conn = ctx.Pipe()
         name = f"consumer-{getattr(func, '__name__', 'generator')}"
         lifeline = make_lifeline(die_with_parent=getattr(ctx, "die_with_parent", True))
+        logs: Any = None
+        if getattr(ctx, "forward_logs", True) and "logging" in sys.modules:
+            from .logs import ChildLogs
+
+            logs = ChildLogs(getattr(ctx, "mp_context", ctx))
         self._process = ctx.Process(
-            target=_consumer_main, args=(child_conn, func, args, kwargs, lifeline), name=name
+            target=_consumer_main,
+            args=(child_conn, func, args, kwargs, lifeline, logs and logs.sender),
+            name=name,
         )
         try:
             with async_signals_blocked(ctx.get_start_method()):  # compat._native.threads
@@ -104,9 +119,13 @@ class Consumer:
         except BaseException:
             stop_started(self._process)
             self._conn.close()
+            if logs is not None:
+                logs.discard()
             raise
         finally:
             child_conn.close()
+        if logs is not None:
+            logs.attach()
         self._started = False
         self._done = False
         self.method: str = ctx.get_start_method()
@@ -258,6 +277,9 @@ def _shutdown(conn: Any, process: Any) -> None:
     if process.is_alive():
         process.kill()
         process.join(_JOIN_TIMEOUT)
+    logs = sys.modules.get("compat._child.logs")
+    if logs is not None:
+        logs.flush()  # its records are handled before close() returns
 
 
 def _describe(exc: BaseException) -> tuple[str, str, str, Optional[BaseException]]:
@@ -280,15 +302,21 @@ def _consumer_main(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     lifeline: Any = None,
+    logs: Any = None,
 ) -> None:
     """Runs in the child: create the generator and serve requests until it ends
-    (or the producer's process is gone: ``lifeline``)."""
+    (or the producer's process is gone: ``lifeline``). ``logs``: see
+    :mod:`compat._child.logs`."""
     try:
         unblock_async_signals()  # its start left them blocked (compat._native.threads)
         if lifeline is not None:
             lifeline.arm()
     except KeyboardInterrupt:  # a Ctrl+C that came while it started
         exit_interrupted()
+    if logs is not None:
+        from .logs import install
+
+        install(logs)
     try:
         gen = func(*args, **kwargs)
         if not hasattr(gen, "send"):

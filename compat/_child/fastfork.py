@@ -48,7 +48,6 @@ from __future__ import annotations
 import os
 import sys
 from multiprocessing import current_process
-from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .._native.forkproc import ForkPopen, fork, prepare_lifeline, thread_blocks_async_signals
 from .._native.handoff import FrameReader
@@ -57,11 +56,16 @@ from .._native.threads import exit_interrupted, unblock_async_signals
 from .._stdlib import CONNECTION_HEADER, CONNECTION_LONG_HEADER, CONNECTION_LONG_MARKER
 from .._stdlib_child import ChildHooks, join_threads
 from .child import Child
+from .logs import install as install_logs
+from .logs import open_child_logs
 from .main_checks import check_main_guard
 from .outcome import call_and_report, name_of
 from .records import ForkProcess
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
+
     from .._context import Context
     from .._policy import Decision
 
@@ -133,10 +137,12 @@ def start_fork_child(
         prepared, arm = None, None
     unblock = thread_blocks_async_signals()
     stdin = _devnull_stdin() if sys.stdin is not None else None
+    logs = open_child_logs(ctx.mp_context, ctx.forward_logs)  # None: logging not imported
+    sender = logs and logs.sender
     reader, writer = os.pipe()
 
     def launch(record: ForkProcess) -> ForkPopen:
-        state = (record, hooks, hooks.flags(), target, args, kwargs)
+        state = (record, hooks, hooks.flags(), target, args, kwargs, sender)
         for stream in (sys.stdout, sys.stderr):
             _flush(stream)
         return fork(lambda: _fork_child_main(reader, writer, arm, unblock, stdin, state))
@@ -147,11 +153,15 @@ def start_fork_child(
         record.start()
     except BaseException:
         os.close(reader)
+        if logs is not None:
+            logs.discard()
         raise
     finally:
         os.close(writer)
         if prepared is not None:
             os.close(prepared[0])
+    if logs is not None:
+        logs.attach()
     return handle
 
 
@@ -161,11 +171,11 @@ def _fork_child_main(
     arm: Optional[Callable[[], None]],
     unblock: bool,
     stdin: Any,
-    state: tuple[ForkProcess, ChildHooks, Any, Callable[..., Any], tuple[Any, ...], Any],
+    state: tuple[ForkProcess, ChildHooks, Any, Callable[..., Any], tuple[Any, ...], Any, Any],
 ) -> int:
     """The child's whole life; returns its exit code (see the module's list)."""
     os.close(reader)
-    record, hooks, flags, target, args, kwargs = state
+    record, hooks, flags, target, args, kwargs, sender = state
     try:
         if arm is not None:
             arm()
@@ -176,6 +186,8 @@ def _fork_child_main(
         hooks.setup(record, flags)
     except KeyboardInterrupt:  # a Ctrl+C before the target runs: end quietly, as -2
         exit_interrupted()
+    if sender is not None:  # its log records go to the parent's handlers
+        install_logs(sender)
     code = 1
     try:
         try:

@@ -9,9 +9,12 @@ from __future__ import annotations
 import io
 import sys
 import types
-from typing import Any, Optional
 
 from .._stdlib import inherited_types
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 __all__ = ["explain", "kind_of"]
 

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .._native.handoff import Channel, DupFd, FrameReader, SpawnPopen, launch
 from .._native.lifeline import parent_read_fd
@@ -53,7 +52,10 @@ from .main_checks import main_file_fixup
 from .outcome import dumps
 from .records import SpawnProcess
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
+
     from .._context import Context
 
 __all__ = ["LeanStart", "prepare_call", "site_needed", "site_plan", "start_lean_child"]
@@ -165,11 +167,15 @@ def lean_possible() -> bool:
 
 
 def prepare_call(
-    target: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    target: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    logs: Any = None,
 ) -> Optional[tuple[SpawnProcess, LeanStart, dict[str, Any], tuple[bytes, bytes]]]:
-    """The record, the spawning Popen, the preparation data and the pickled call and
-    record of a lean child, or None when this call needs multiprocessing's spawn.
-    Pickles as ``Process.start`` does."""
+    """The record, the spawning Popen, the preparation data and the pickled call (with
+    the child's :class:`compat._child.logs.LogSender`, or None) and record of a lean
+    child, or None when this call needs multiprocessing's spawn. Pickles as
+    ``Process.start`` does."""
     from multiprocessing import current_process
     from multiprocessing.spawn import get_preparation_data
 
@@ -179,7 +185,7 @@ def prepare_call(
     start = LeanStart()
     _spawning(start)
     try:
-        call = dumps((target, args, kwargs))
+        call = dumps((target, args, kwargs, logs))
         record_bytes = dumps(record)
     except _NotLean:
         return None
@@ -202,18 +208,54 @@ def start_lean_child(
 ) -> Optional[Child]:
     """Start an already checked call in a lean child; None when it needs
     multiprocessing's spawn (the caller then uses it)."""
+    from .logs import open_child_logs
+
+    logs = open_child_logs(ctx.mp_context, ctx.forward_logs)  # None: logging not imported
+    try:
+        child = _start(ctx, target, args, kwargs, target_name, logs)
+    except BaseException:
+        if logs is not None:
+            logs.discard()
+        raise
+    if logs is not None:
+        if child is None:
+            logs.discard()
+        else:
+            logs.attach()
+    return child
+
+
+def _start(
+    ctx: Context,
+    target: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    target_name: str,
+    logs: Any,
+) -> Optional[Child]:
     prepared = prepare_call(target, args, kwargs)
     if prepared is None:
         return None
     record, start, prep, pickled = prepared
-    if ctx.die_with_parent and not start.fds:  # a warm spare, if there is one
+    # A warm spare, if there is one. It cannot receive descriptors (it started
+    # already): a call that carries some starts cold. Its log records come through a
+    # pipe it got when it started (POSIX; on Windows a call whose logs are forwarded
+    # starts cold).
+    if ctx.die_with_parent and not start.fds and (logs is None or not WINDOWS):
         from .spares import take_spare
 
         spare = take_spare()
         if spare is not None:  # it started with another environment: it gets this one
             prep["environ"] = dict(os.environ)
+            if logs is not None and logs.sender is not None:
+                prep["logs"] = (logs.sender.levels, logs.sender.disable)
             data = frame(dumps((RUN, prep, *pickled)))
-            return _hand_over(ctx, record, start, data, spare, target_name)
+            return _hand_over(ctx, record, start, data, spare, target_name, logs)
+    if logs is not None:  # the log pipe's write end travels with the call (pass_fds)
+        prepared = prepare_call(target, args, kwargs, logs.sender)
+        if prepared is None:
+            return None
+        record, start, prep, pickled = prepared
     data = frame(dumps((RUN, prep, *pickled)))
     from multiprocessing.spawn import get_command_line
 
@@ -248,9 +290,16 @@ def start_lean_child(
 
 
 def _hand_over(
-    ctx: Context, record: SpawnProcess, start: LeanStart, data: bytes, spare: Any, name: str
+    ctx: Context,
+    record: SpawnProcess,
+    start: LeanStart,
+    data: bytes,
+    spare: Any,
+    name: str,
+    logs: Any,
 ) -> Child:
-    """Give the call to a running spare (:mod:`compat._child.spares`)."""
+    """Give the call to a running spare (:mod:`compat._child.spares`); its log pipe
+    goes to the listener when ``logs`` forwards them, else is closed."""
 
     def go(record: SpawnProcess) -> SpawnPopen:
         start.popen = spare.popen
@@ -264,6 +313,12 @@ def _hand_over(
     except BaseException:
         spare.discard()
         raise
+    log, spare.log = spare.log, None
+    if log is not None:
+        if logs is not None:
+            logs.attach_fd(log)
+        else:
+            os.close(log)
     return handle
 
 

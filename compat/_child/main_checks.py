@@ -19,15 +19,18 @@ a child starts).
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import os
 import sys
 import types
 from collections.abc import Iterator
-from typing import Any, Optional
 
 from .._errors import PortabilityWarning, SpawnError, warn_user
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ast
+    from typing import Any, Optional
 
 __all__ = [
     "check_main_guard",
@@ -116,6 +119,8 @@ def _parse_main(file: str) -> Optional[tuple[set[str], list[tuple[int, int]]]]:
     cached = _AST_CACHE.get(key)
     if cached is not None:
         return cached
+    import ast  # here only: parsing is the one use, and ast takes ms to import
+
     try:
         with open(file, "rb") as f:
             tree = ast.parse(f.read(), file)
@@ -158,6 +163,8 @@ def _top_level_names(file: str) -> Optional[set[str]]:
 
 
 def _is_main_guard(test: ast.expr) -> bool:
+    import ast  # already loaded by _parse_main, the caller
+
     if not isinstance(test, ast.Compare) or len(test.ops) != 1:
         return False
     if not isinstance(test.ops[0], ast.Eq):

@@ -40,9 +40,11 @@ def child_main(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     lifeline: Any = None,
+    logs: Any = None,
 ) -> None:
     """Runs in the child: call the target, send one message describing the outcome.
-    ``lifeline`` ends the child as soon as the parent process is gone."""
+    ``lifeline`` ends the child as soon as the parent process is gone; ``logs``
+    forwards its log records to the parent (:mod:`compat._child.logs`)."""
     from .._native.threads import exit_interrupted, unblock_async_signals
 
     try:
@@ -51,6 +53,10 @@ def child_main(
             lifeline.arm()
     except KeyboardInterrupt:  # a Ctrl+C that came while it started
         exit_interrupted()
+    if logs is not None:
+        from .logs import install
+
+        install(logs)
     try:
         call_and_report(conn.send_bytes, target, args, kwargs)
     finally:

@@ -19,13 +19,16 @@ import io
 import pickle
 import sys
 import types
-from typing import Any, Callable, Optional
 
 from .._errors import SpawnError
 from .._platform import WINDOWS
 from .._stdlib import inherited_types, semlock_of
 from .hints import explain, kind_of
 from .main_checks import main_reference_problem
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
 
 __all__ = [
     "ByValue",

@@ -8,7 +8,6 @@ forkserver children unpickle the Process object by class reference.
 from __future__ import annotations
 
 from multiprocessing.process import BaseProcess
-from typing import Any, ClassVar, Optional
 
 from .._stdlib import (
     BASE_PROCESS_ATTRS,
@@ -19,6 +18,10 @@ from .._stdlib import (
 )
 from .main_checks import check_main_guard, main_file_fixup
 from .preflight import check_parts
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, ClassVar, Optional
 
 __all__ = ["ForkProcess", "ForkServerProcess", "Process", "SpawnProcess"]
 

@@ -43,13 +43,17 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import Any, Optional
 
 from .._native.handoff import Channel, SpawnPopen, launch
 from .._native.threads import ASYNC_SIGNALS, background_thread
+from .._platform import WINDOWS
 from .boot import READY, WARM, command, frame
 from .leanspawn import _lifeline_fd
 from .outcome import dumps
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 __all__ = ["Spare", "set_spares", "spare_count", "take_spare"]
 
@@ -73,16 +77,29 @@ _exit_hook = False
 class Spare:
     """An idle spare: its process, the ends of its pipes, and what it was started with."""
 
-    def __init__(self, popen: SpawnPopen, call: int, result: int, fingerprint: tuple[Any, ...]):
+    def __init__(
+        self,
+        popen: SpawnPopen,
+        call: int,
+        result: int,
+        fingerprint: tuple[Any, ...],
+        log: Optional[int] = None,
+    ) -> None:
         self.popen, self.call, self.result, self.fingerprint = popen, call, result, fingerprint
+        #: POSIX: the read end of the pipe its child's log records come through, if this
+        #: process forwards them (compat._child.logs) when the call is handed over.
+        self.log = log
 
     def discard(self) -> None:
         """Stop it and reap it (closing its call pipe first: it exits by itself)."""
-        for fd in (self.call, self.result):
+        for fd in (self.call, self.result, self.log):
+            if fd is None:
+                continue
             try:
                 os.close(fd)
             except OSError:
                 pass
+        self.log = None
         self.popen.kill()
         self.popen.poll(0)
         self.popen.close()
@@ -197,15 +214,20 @@ def _warm_modules() -> list[str]:
 def _start_spare(fingerprint: tuple[Any, ...]) -> Spare:
     executable, flags, plan = fingerprint[0], list(fingerprint[1]), fingerprint[2]
     channel = Channel(_lifeline_fd(), True, tuple(map(int, ASYNC_SIGNALS)))
+    log_r, log_w = (-1, -1) if WINDOWS else os.pipe()  # its log pipe (compat._child.logs)
     try:
-        popen = launch(
-            command(executable, flags, plan in ("late", "skip"), channel.spec), channel, []
-        )
+        args = command(executable, flags, plan in ("late", "skip"), channel.spec)
+        popen = launch(args, channel, [] if log_w < 0 else [log_w])
     except BaseException:
         channel.close()
+        if log_r >= 0:
+            os.close(log_r)
         raise
-    spare = Spare(popen, channel.call, channel.result, fingerprint)
-    view = memoryview(frame(dumps((WARM, _warm_modules()))))
+    finally:
+        if log_w >= 0:
+            os.close(log_w)  # the spare has its own copy, with the same number
+    spare = Spare(popen, channel.call, channel.result, fingerprint, None if log_r < 0 else log_r)
+    view = memoryview(frame(dumps((WARM, _warm_modules(), log_w))))
     try:
         while view:  # in the background: waiting for the spare to read costs nobody
             view = view[os.write(channel.call, view) :]
@@ -295,7 +317,9 @@ def _after_fork_in_child() -> None:
     _lock = threading.Lock()
     _cond = threading.Condition(_lock)
     for spare in _idle:
-        for fd in (spare.call, spare.result):
+        for fd in (spare.call, spare.result, spare.log):
+            if fd is None:
+                continue
             try:
                 os.close(fd)
             except OSError:

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Callable
 
-__all__ = ["descendants_of", "kill_with_descendants"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Optional
+
+__all__ = ["descendants_of", "kill_with_descendants", "process_table"]
 
 _ROUNDS = 3  # snapshots: each stops what it finds, and a stopped process cannot fork
 
@@ -70,6 +73,25 @@ def kill_with_descendants(pid: int, kill_root: Callable[[], None]) -> list[int]:
         for child in stopped:
             _signal(child, signal.SIGKILL)
         return stopped
+
+
+def process_table() -> Optional[dict[int, tuple[int, int]]]:
+    """pid -> (ppid, pgid) of the live processes, or None where it cannot be read
+    (Windows, and POSIX without /proc, when psutil is not installed; pgid is 0 on
+    Windows)."""
+    if sys.platform == "win32":
+        try:
+            import psutil  # type: ignore[import-untyped,unused-ignore]
+        except ImportError:
+            return None
+        table = {}
+        for proc in psutil.process_iter(["ppid"]):
+            table[int(proc.pid)] = (int(proc.info.get("ppid") or 0), 0)
+        return table
+    else:  # noqa: RET505 - mypy --platform win32 must see the POSIX part as a branch
+        from .posix import _process_table
+
+        return _process_table()
 
 
 def _signal(pid: int, sig: int) -> None:

@@ -62,9 +62,12 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Optional
 
 from .lifeline import parent_read_fd
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 __all__ = [
     "GUARDIAN",

@@ -34,12 +34,15 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import Any, Optional
 
 from .._platform import LINUX, WINDOWS
 from .threads import background_thread
 
-__all__ = ["Lifeline", "arm", "make_lifeline", "parent_read_fd"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
+
+__all__ = ["Lifeline", "arm", "make_lifeline", "parent_read_fd", "pipe_fds"]
 
 #: Exit code a Windows child uses when its parent is gone (POSIX children are
 #: killed with SIGKILL). Nobody is left to read it; it shows in process tools.
@@ -67,6 +70,15 @@ def parent_read_fd() -> int:
     end-of-file exactly when this process is gone. Non-inheritable; pass it with
     ``pass_fds``."""
     return _parent_pipe()[0]
+
+
+def pipe_fds() -> tuple[int, ...]:
+    """The descriptors of this process's lifeline pipe, if it has been made: they stay
+    open for the life of the process (the pytest plugin's leak guard skips them)."""
+    pipe = _pipe
+    if pipe is None or pipe[0] != os.getpid():
+        return ()
+    return pipe[1], pipe[2]
 
 
 def _after_fork_in_child() -> None:

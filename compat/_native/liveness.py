@@ -36,10 +36,13 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import Any
 
 from .._platform import LINUX, MACOS, WINDOWS
 from . import procinfo
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["pid_alive", "process_token", "reap_own_children", "same_process"]
 

@@ -13,9 +13,12 @@ platform (mypy --platform win32 has no ``fcntl.fcntl``).
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
 from .._platform import LINUX
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["set_pipe_size"]
 

@@ -8,9 +8,12 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
-from typing import Any, Optional
 
 from .._platform import LINUX
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 # Tells type checkers that nothing below exists on Windows (mypy --platform win32).
 assert sys.platform != "win32", "compat._native.posix imported on Windows"

@@ -21,7 +21,11 @@ from __future__ import annotations
 import os
 import struct
 import sys
-from typing import Any, NamedTuple, Optional
+from collections import namedtuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple, Optional
 
 __all__ = [
     "BsdInfo",
@@ -61,14 +65,24 @@ _PTI_RESIDENT_SIZE = 1  # index of pti_resident_size (bytes)
 BSDINFO = struct.Struct("=12I16s32s5Ii2Q")
 
 
-class BsdInfo(NamedTuple):
+# The fields, for the type checker; collections.namedtuple makes them at run time
+# (typing.NamedTuple would import typing into every child; see compat._platform).
+if TYPE_CHECKING:
+
+    class _BsdInfoFields(NamedTuple):
+        pid: int
+        status: int
+        """``p_stat``: 1 SIDL, 2 SRUN, 3 SSLEEP, 4 SSTOP, 5 SZOMB."""
+        start_tvsec: int
+        start_tvusec: int
+else:
+    _BsdInfoFields = namedtuple("_BsdInfoFields", ["pid", "status", "start_tvsec", "start_tvusec"])
+
+
+class BsdInfo(_BsdInfoFields):
     """The fields of ``struct proc_bsdinfo`` that compat uses."""
 
-    pid: int
-    status: int
-    """``p_stat``: 1 SIDL, 2 SRUN, 3 SSLEEP, 4 SSTOP, 5 SZOMB."""
-    start_tvsec: int
-    start_tvusec: int
+    __slots__ = ()
 
     @property
     def start_token(self) -> int:

@@ -35,14 +35,19 @@ import os
 import signal
 import sys
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
 
 __all__ = [
     "SIGNAL_CHECK",
     "async_signals_blocked",
     "background_thread",
+    "background_threads",
     "exit_interrupted",
     "main_thread_slice",
     "signals_unblocked",
@@ -62,6 +67,11 @@ ASYNC_SIGNALS = tuple(
 )
 
 _local = threading.local()
+
+#: Every thread :func:`background_thread` made in this process, weakly held: the
+#: pytest plugin's leak guard (compat.pytest_plugin) tells compat's threads by it.
+_made: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+_made_lock = threading.Lock()
 
 
 def exit_interrupted() -> None:
@@ -104,7 +114,17 @@ def background_thread(
         _block()
         target(*args)
 
-    return threading.Thread(target=run, name=name, daemon=True)
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    with _made_lock:
+        _made.add(thread)
+    return thread
+
+
+def background_threads() -> list[threading.Thread]:
+    """The threads :func:`background_thread` made that are running now."""
+    with _made_lock:
+        made = list(_made)
+    return [t for t in made if t.is_alive()]
 
 
 if sys.platform == "win32":

@@ -36,62 +36,68 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from typing import Any, Optional, Protocol
 
-__all__ = ["ProcessTree", "adopt_tree", "tree_popen_kwargs"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional, Protocol
+
+__all__ = ["adopt_tree", "tree_popen_kwargs"]  # ProcessTree (a Protocol): type checkers only
 
 _import_error: Optional[ImportError] = None
 
 
-class ProcessTree(Protocol):
-    """A started child and everything it starts, owned by one :class:`compat.Popen`."""
+# For annotations only (typing.Protocol would import typing at run time).
+if TYPE_CHECKING:
 
-    pid: int
+    class ProcessTree(Protocol):
+        """A started child and everything it starts, owned by one :class:`compat.Popen`."""
 
-    def interrupt(self) -> None:
-        """Ask the tree to stop the way a terminal's Ctrl+C (Ctrl+Break) would.
+        pid: int
 
-        POSIX: SIGINT to the child's process group (Python children raise
-        KeyboardInterrupt). Windows: CTRL_BREAK_EVENT to the child's process
-        group; it reaches only processes attached to the caller's console (SIG-04)
-        and Python children see it as SIGBREAK, whose default action ends them.
-        A child started with ``CREATE_NO_WINDOW``, ``DETACHED_PROCESS`` or
-        ``CREATE_NEW_CONSOLE`` is on no console of the caller's, so this raises
-        ValueError naming the flag instead of silently doing nothing.
-        """
-        ...
+        def interrupt(self) -> None:
+            """Ask the tree to stop the way a terminal's Ctrl+C (Ctrl+Break) would.
 
-    def terminate(self) -> None:
-        """Ask every process of the tree to end.
+            POSIX: SIGINT to the child's process group (Python children raise
+            KeyboardInterrupt). Windows: CTRL_BREAK_EVENT to the child's process
+            group; it reaches only processes attached to the caller's console (SIG-04)
+            and Python children see it as SIGBREAK, whose default action ends them.
+            A child started with ``CREATE_NO_WINDOW``, ``DETACHED_PROCESS`` or
+            ``CREATE_NEW_CONSOLE`` is on no console of the caller's, so this raises
+            ValueError naming the flag instead of silently doing nothing.
+            """
+            ...
 
-        POSIX: SIGTERM to the group and to descendants that left it; handlers run.
-        Windows: there is no catchable request (SIG-06), so this is :meth:`kill`.
-        POSIX: if the group is made only of zombies after the child exited (macOS
-        then answers EPERM), there is nothing left to signal and this returns.
-        """
-        ...
+        def terminate(self) -> None:
+            """Ask every process of the tree to end.
 
-    def kill(self) -> None:
-        """End every process of the tree now.
+            POSIX: SIGTERM to the group and to descendants that left it; handlers run.
+            Windows: there is no catchable request (SIG-06), so this is :meth:`kill`.
+            POSIX: if the group is made only of zombies after the child exited (macOS
+            then answers EPERM), there is nothing left to signal and this returns.
+            """
+            ...
 
-        POSIX: the group and the descendants found by walking parent links are
-        stopped (SIGSTOP) until no new member appears, then sent SIGKILL, so a
-        process forking during the kill cannot escape; a group left with only
-        zombies after the child exited counts as gone (macOS's EPERM). Windows:
-        TerminateJobObject; not the processes that broke away from the job.
-        """
-        ...
+        def kill(self) -> None:
+            """End every process of the tree now.
 
-    def close(self) -> None:
-        """End ownership after the child has exited: kill whatever of the tree is left.
+            POSIX: the group and the descendants found by walking parent links are
+            stopped (SIGSTOP) until no new member appears, then sent SIGKILL, so a
+            process forking during the kill cannot escape; a group left with only
+            zombies after the child exited counts as gone (macOS's EPERM). Windows:
+            TerminateJobObject; not the processes that broke away from the job.
+            """
+            ...
 
-        POSIX: SIGKILL to the process group (one system call; descendants that
-        left the group are not hunted here). Windows: closes the job handle, and
-        the kill-on-close job ends every member. Idempotent; afterwards the other
-        methods do nothing (on Windows without a job, kill() would otherwise run
-        taskkill on a pid that may have been reused).
-        """
-        ...
+        def close(self) -> None:
+            """End ownership after the child has exited: kill whatever of the tree is left.
+
+            POSIX: SIGKILL to the process group (one system call; descendants that
+            left the group are not hunted here). Windows: closes the job handle, and
+            the kill-on-close job ends every member. Idempotent; afterwards the other
+            methods do nothing (on Windows without a job, kill() would otherwise run
+            taskkill on a pid that may have been reused).
+            """
+            ...
 
 
 def tree_popen_kwargs(creationflags: int, process_group: Optional[int]) -> dict[str, Any]:

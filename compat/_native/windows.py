@@ -47,10 +47,14 @@ import ctypes
 import ntpath
 import subprocess
 import sys
+from collections import namedtuple
 from collections.abc import Callable
-from typing import Any, NamedTuple, Optional
 
 from .._stdlib import windows_popen_handle
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple, Optional
 
 CREATE_SUSPENDED = 0x00000004
 DETACHED_PROCESS = 0x00000008
@@ -185,18 +189,30 @@ def adopt_suspended(
     return job, job_error
 
 
-class JobCalls(NamedTuple):
+# The fields, for the type checker; collections.namedtuple makes them at run time
+# (typing.NamedTuple would import typing into every child; see compat._platform).
+if TYPE_CHECKING:
+
+    class _JobCallsFields(NamedTuple):
+        #: TerminateJobObject(job, exit code); raises OSError on failure.
+        terminate_job: Callable[[int, int], None]
+        #: CloseHandle.
+        close_handle: Callable[[int], None]
+        #: CTRL_BREAK_EVENT to the process group of this id (GenerateConsoleCtrlEvent).
+        send_ctrl_break: Callable[[int], None]
+        #: The fallback tree kill of this pid (taskkill /T /F).
+        run_taskkill: Callable[[int], None]
+else:
+    _JobCallsFields = namedtuple(
+        "_JobCallsFields", ["terminate_job", "close_handle", "send_ctrl_break", "run_taskkill"]
+    )
+
+
+class JobCalls(_JobCallsFields):
     """The Windows calls a :class:`WindowsTree` makes. Parameters, so that the
     tree's decisions are tested on every OS with fakes."""
 
-    #: TerminateJobObject(job, exit code); raises OSError on failure.
-    terminate_job: Callable[[int, int], None]
-    #: CloseHandle.
-    close_handle: Callable[[int], None]
-    #: CTRL_BREAK_EVENT to the process group of this id (GenerateConsoleCtrlEvent).
-    send_ctrl_break: Callable[[int], None]
-    #: The fallback tree kill of this pid (taskkill /T /F).
-    run_taskkill: Callable[[int], None]
+    __slots__ = ()
 
 
 class WindowsTree:

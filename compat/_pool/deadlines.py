@@ -12,9 +12,12 @@ A chunk of ``map`` (``chunksize`` > 1) is one task: the limit applies to the chu
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Optional
 
 from .procs import WorkerProc
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 def head_deadline(w: WorkerProc) -> Optional[float]:

@@ -27,13 +27,16 @@ import collections
 import pickle
 import threading
 import time
-from typing import Optional
 
 from . import worker as wire
 from .io import Wakeup
 from .procs import WorkerProc, close_quietly
 from .shutdown import TERMINATE
 from .tasks import Task, take_batch
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
 
 MAX_BATCH = 256
 BATCH_SHARE = 2

@@ -10,10 +10,9 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 from concurrent.futures import Future
 from concurrent.futures import process as _cf_process
-from typing import Any, Callable, Optional, TypeVar
 
 from .._child.main_checks import check_main_guard
 from .._context import resolve_context
@@ -32,11 +31,15 @@ from .manager import RUN, WorkerPool
 from .payload import prepare_function
 from .procs import method_of
 from .stdlib_attrs import ExecutorAttributes
-from .tasks import check_timeout
+from .tasks import check_timeout, flush_child_logs
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional, TypeVar
+
+    _T = TypeVar("_T")
 
 __all__ = ["BrokenProcessPool", "ProcessPoolExecutor"]
-
-_T = TypeVar("_T")
 
 
 class BrokenProcessPool(ChildError, _cf_process.BrokenProcessPool):
@@ -127,6 +130,7 @@ class ProcessPoolExecutor(ExecutorAttributes, _cf_process.ProcessPoolExecutor):
         self._core: Optional[WorkerPool] = None
         limit = check_timeout(task_timeout, "task_timeout")
         self._max_workers = resolve_worker_count(max_workers, executor=True)
+        forward_logs = bool(getattr(mp_context, "forward_logs", True))
         if mp_context is None:
             ctx = _default_context(avoid_fork=max_tasks_per_child is not None)
         else:
@@ -149,6 +153,7 @@ class ProcessPoolExecutor(ExecutorAttributes, _cf_process.ProcessPoolExecutor):
             error_type=BrokenProcessPool,
             transport=_transport,
             task_timeout=limit,
+            forward_logs=forward_logs,
         )
         if max_tasks_per_child is not None:
             if not isinstance(max_tasks_per_child, int):
@@ -232,10 +237,19 @@ class ProcessPoolExecutor(ExecutorAttributes, _cf_process.ProcessPoolExecutor):
         timeout: Optional[float] = None,
         chunksize: int = 1,
         buffersize: Optional[int] = None,
+        progress: Any = None,
     ) -> Iterator[_T]:
         """Like ``map(fn, *iterables)``, run in the workers, ``chunksize`` calls per
         task. ``buffersize`` (CPython 3.14's argument, available on every version)
-        bounds how many chunks are submitted ahead of the consumer."""
+        bounds how many chunks are submitted ahead of the consumer.
+
+        ``progress`` (compat only): ``True`` draws a progress line on stderr
+        (done/total, rate, ETA; a tqdm bar when tqdm is installed) if stderr is a
+        terminal and prints nothing otherwise; ``"always"`` draws it anyway; a
+        callable is called as ``progress(done, total)`` as chunks finish, where they
+        finish (the executor's thread); ``total`` is the shortest ``len`` of the
+        iterables, None if one has no ``len``. The same on every OS; results and
+        their order do not change (:mod:`compat._pool.progress`)."""
         if chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
         if buffersize is not None and not isinstance(buffersize, int):
@@ -249,6 +263,13 @@ class ProcessPoolExecutor(ExecutorAttributes, _cf_process.ProcessPoolExecutor):
         sent = prepare_function(fn, self._core.method, "ProcessPoolExecutor.map", eager=True)
         chunks = batched(zip(*iterables), chunksize)
         numbers = itertools.count()
+        tracker = None
+        if progress is not None:
+            from .progress import make_progress
+
+            sized = all(isinstance(it, Sized) for it in iterables)
+            total = min((len(it) for it in iterables), default=0) if sized else None  # type: ignore[arg-type]
+            tracker = make_progress(progress, total, "ProcessPoolExecutor.map")
 
         def submit_chunk(chunk: tuple[Any, ...]) -> Future[list[_T]]:
             with self._shutdown_lock:
@@ -258,6 +279,8 @@ class ProcessPoolExecutor(ExecutorAttributes, _cf_process.ProcessPoolExecutor):
                 task = make_task(
                     future, wire.STARMAP, fn, sent, chunk, None, "map", index, index * chunksize
                 )
+                if tracker is not None:
+                    future.add_done_callback(tracker.counter(len(chunk)))
                 if task is not None:
                     core.submit([task], lazy=core.lazy)
                 return future
@@ -283,6 +306,8 @@ class ProcessPoolExecutor(ExecutorAttributes, _cf_process.ProcessPoolExecutor):
             finally:
                 for future in fs:
                     future.cancel()
+                if tracker is not None:
+                    tracker.close()
 
         return chain_from_iterable_of_lists(result_iterator())
 
@@ -308,6 +333,7 @@ class ProcessPoolExecutor(ExecutorAttributes, _cf_process.ProcessPoolExecutor):
         core.close()
         if wait:
             core.join()
+            flush_child_logs()
 
     def terminate_workers(self) -> None:
         """Stop every worker now (SIGTERM; TerminateProcess on Windows), cancel the

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator
-from typing import Any, Callable, Optional
 
 from .._errors import SpawnError
 from . import worker as wire
@@ -14,6 +13,10 @@ from .manager import TERMINATE, WorkerPool
 from .payload import encode
 from .results import IMapIterator
 from .tasks import Task
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
 
 __all__ = ["feed", "make_task"]
 

@@ -8,13 +8,22 @@ import itertools
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import wait as futures_wait
-from typing import Any, Optional, TypeVar
 
 from .._errors import SpawnError
 from .._native.threads import main_thread_slice
 from .._stdlib import ExecutorRemoteTraceback
 from .payload import encode
 from .tasks import Task
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional, TypeVar
+
+    _T = TypeVar("_T")
+else:
+    # At run time _T only subscripts the generic base class below, whose
+    # __class_getitem__ (types.GenericAlias) takes any object: no TypeVar, no typing.
+    _T = "_T"
 
 __all__ = [
     "FutureSink",
@@ -25,8 +34,6 @@ __all__ = [
     "make_task",
     "result_or_cancel",
 ]
-
-_T = TypeVar("_T")
 
 
 class SignalAwareFuture(Future[_T]):

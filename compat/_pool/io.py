@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Optional
 
 from .._platform import POSIX
 from .._stdlib import CONNECTION_HEADER, CONNECTION_LONG_HEADER, CONNECTION_LONG_MARKER
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 DEFAULT_TRANSPORT = "stream" if POSIX else "message"
 

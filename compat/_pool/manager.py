@@ -35,7 +35,6 @@ import collections
 import itertools
 import threading
 import time
-from typing import Any, Callable, Optional, cast
 
 from .._native.threads import background_thread, signals_unblocked
 from . import worker as wire
@@ -54,12 +53,23 @@ from .procs import (
 from .shutdown import CLOSE, RUN, TERMINATE, ShutdownMixin
 from .tasks import (
     STARTUP_FAILURES,
-    Delivery,
     ErrorMaker,
     Task,
     deliver,
     exitcode_of,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional, cast
+
+    from .tasks import Delivery
+else:
+
+    def cast(_type: object, value: object) -> object:
+        """typing.cast at run time (it returns ``value``), without importing typing."""
+        return value
+
 
 #: Seconds between looks at a dead worker whose batch another thread is writing.
 JUDGE_POLL = 0.005
@@ -84,8 +94,11 @@ class WorkerPool(DispatchMixin, ShutdownMixin):
         transport: Optional[str] = None,
         lazy: bool = False,
         task_timeout: Optional[float] = None,
+        forward_logs: bool = True,
     ) -> None:
         self._ctx = mp_context
+        #: whether workers' log records go to this process's handlers
+        self.forward_logs = forward_logs
         #: the time limit of tasks that do not bring their own (None: no limit)
         self.task_timeout = task_timeout
         self.lazy = lazy
@@ -145,6 +158,7 @@ class WorkerPool(DispatchMixin, ShutdownMixin):
             self._initargs,
             self._maxtasks,
             self._flavour,
+            self.forward_logs,
         )
         self._workers.append(worker)
         self._waiter.add(worker.conn, (worker, False))

@@ -28,13 +28,16 @@ import io
 import pickle
 import types
 from multiprocessing.reduction import ForkingPickler
-from typing import Any, Optional
 
 from .._child.hints import explain
 from .._child.main_checks import describe_main, main_reference_problem
 from .._child.preflight import ByValue, by_reference, cloudpickle_or_none, locate
 from .._errors import PortabilityWarning, SpawnError, warn_user
 from . import worker as wire
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 __all__ = ["encode", "prepare_function"]
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import itertools
 import threading
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sized
 from multiprocessing import pool as _mp_pool
-from typing import Any, Callable, Optional, TypeVar
 
 from .._child.main_checks import check_main_guard
 from .._context import resolve_context
@@ -20,6 +19,7 @@ from .feed import feed, make_task
 from .manager import RUN, WorkerPool
 from .payload import prepare_function
 from .procs import method_of
+from .progress import ProgressMapResult, make_progress, progress_class
 from .results import (
     ApplyResult,
     IMapIterator,
@@ -27,12 +27,19 @@ from .results import (
     MapResult,
 )
 from .stdlib_attrs import PoolAttributes
-from .tasks import Task, check_timeout
+from .tasks import Task, check_timeout, flush_child_logs
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional, TypeVar
+
+    _S = TypeVar("_S")
+    _T = TypeVar("_T")
+    #: ``progress=``: None, True, "always" or a callable(done, total)
+    #: (compat._pool.progress)
+    Progress = Optional[Any]
 
 __all__ = ["Pool"]
-
-_S = TypeVar("_S")
-_T = TypeVar("_T")
 
 
 class Pool(PoolAttributes, _mp_pool.Pool):
@@ -119,6 +126,7 @@ class Pool(PoolAttributes, _mp_pool.Pool):
         #: job id -> the result of every unfinished call (the standard library's)
         self._cache: dict[int, Any] = {}
         self._task_timeout = check_timeout(task_timeout, "task_timeout")
+        forward_logs = bool(getattr(context, "forward_logs", True))
         ctx = resolve_context(context, argument="context")
         self._method = method_of(ctx)
         check_main_guard(self._method or "spawn", "a Pool")
@@ -148,6 +156,7 @@ class Pool(PoolAttributes, _mp_pool.Pool):
             process_factory=type(self).Process,
             transport=_transport,
             task_timeout=self._task_timeout,
+            forward_logs=forward_logs,
         )
         try:
             core.start_workers()
@@ -205,19 +214,39 @@ class Pool(PoolAttributes, _mp_pool.Pool):
         return result
 
     def map(
-        self, func: Callable[[_S], _T], iterable: Iterable[_S], chunksize: Optional[int] = None
+        self,
+        func: Callable[[_S], _T],
+        iterable: Iterable[_S],
+        chunksize: Optional[int] = None,
+        *,
+        progress: Progress = None,
     ) -> list[_T]:
-        """``list(map(func, iterable))``, run in chunks across the workers."""
-        return self._map_async(func, iterable, wire.MAP, chunksize, None, None, "map").get()
+        """``list(map(func, iterable))``, run in chunks across the workers.
+
+        ``progress`` (compat only; also on ``starmap``, ``imap``, ``imap_unordered``
+        and the ``_async`` forms): ``True`` draws a progress line on stderr (done/total,
+        rate, ETA; a tqdm bar when tqdm is installed) if stderr is a terminal, and
+        prints nothing otherwise; ``"always"`` draws it even when stderr is not a
+        terminal; a callable is called as ``progress(done, total)`` as results arrive
+        (``total`` None while unknown), on the pool's thread. Every OS the same
+        (Windows consoles included). Results and their order do not change
+        (:mod:`compat._pool.progress`)."""
+        return self._map_async(
+            func, iterable, wire.MAP, chunksize, None, None, "map", progress
+        ).get()
 
     def starmap(
         self,
         func: Callable[..., _T],
         iterable: Iterable[Iterable[Any]],
         chunksize: Optional[int] = None,
+        *,
+        progress: Progress = None,
     ) -> list[_T]:
         """Like :meth:`map`, with each element unpacked as the arguments."""
-        result = self._map_async(func, iterable, wire.STARMAP, chunksize, None, None, "starmap")
+        result = self._map_async(
+            func, iterable, wire.STARMAP, chunksize, None, None, "starmap", progress
+        )
         return result.get()
 
     def map_async(
@@ -227,10 +256,12 @@ class Pool(PoolAttributes, _mp_pool.Pool):
         chunksize: Optional[int] = None,
         callback: Optional[Callable[[list[_T]], object]] = None,
         error_callback: Optional[Callable[[BaseException], object]] = None,
+        *,
+        progress: Progress = None,
     ) -> MapResult[_T]:
         """Asynchronous :meth:`map`; returns a result whose ``get()`` is the list."""
         return self._map_async(
-            func, iterable, wire.MAP, chunksize, callback, error_callback, "map_async"
+            func, iterable, wire.MAP, chunksize, callback, error_callback, "map_async", progress
         )
 
     def starmap_async(
@@ -240,10 +271,19 @@ class Pool(PoolAttributes, _mp_pool.Pool):
         chunksize: Optional[int] = None,
         callback: Optional[Callable[[list[_T]], object]] = None,
         error_callback: Optional[Callable[[BaseException], object]] = None,
+        *,
+        progress: Progress = None,
     ) -> MapResult[_T]:
         """Asynchronous :meth:`starmap`."""
         return self._map_async(
-            func, iterable, wire.STARMAP, chunksize, callback, error_callback, "starmap_async"
+            func,
+            iterable,
+            wire.STARMAP,
+            chunksize,
+            callback,
+            error_callback,
+            "starmap_async",
+            progress,
         )
 
     def _map_async(
@@ -255,6 +295,7 @@ class Pool(PoolAttributes, _mp_pool.Pool):
         callback: Optional[Callable[[list[Any]], object]],
         error_callback: Optional[Callable[[BaseException], object]],
         label: str,
+        progress: Progress = None,
     ) -> MapResult[Any]:
         core = self._live_core()
         items = iterable if hasattr(iterable, "__len__") else list(iterable)
@@ -265,10 +306,15 @@ class Pool(PoolAttributes, _mp_pool.Pool):
                 chunksize += 1
         elif chunksize < 1:
             raise ValueError(f"Chunksize must be 1+, not {chunksize!r}")
+        tracker = None if progress is None else make_progress(progress, length, f"Pool.{label}")
         if length == 0:  # ready at once; nothing is sent, so nothing is checked
             return MapResult(self, 0, 0, callback, error_callback)
         sent = prepare_function(func, self._method, f"Pool.{label}", eager=True)
-        result: MapResult[Any] = MapResult(self, chunksize, length, callback, error_callback)
+        if tracker is None:
+            result: MapResult[Any] = MapResult(self, chunksize, length, callback, error_callback)
+        else:
+            result = ProgressMapResult(self, chunksize, length, callback, error_callback)
+            result.progress = tracker
         it = iter(items)
         batch: list[Task] = []
         try:
@@ -294,18 +340,31 @@ class Pool(PoolAttributes, _mp_pool.Pool):
         return result
 
     def imap(
-        self, func: Callable[[_S], _T], iterable: Iterable[_S], chunksize: Optional[int] = 1
+        self,
+        func: Callable[[_S], _T],
+        iterable: Iterable[_S],
+        chunksize: Optional[int] = 1,
+        *,
+        progress: Progress = None,
     ) -> IMapIterator[_T]:
         """Like :meth:`map`, but an iterator of results in input order, produced while
         ``iterable`` is still being consumed (in a background thread, as in the
-        standard library)."""
-        return self._imap(IMapIterator, func, iterable, chunksize, "imap")
+        standard library). ``progress``: see :meth:`map`; its total is ``len(iterable)``,
+        None for an iterable without ``len``."""
+        return self._imap(IMapIterator, func, iterable, chunksize, "imap", progress)
 
     def imap_unordered(
-        self, func: Callable[[_S], _T], iterable: Iterable[_S], chunksize: Optional[int] = 1
+        self,
+        func: Callable[[_S], _T],
+        iterable: Iterable[_S],
+        chunksize: Optional[int] = 1,
+        *,
+        progress: Progress = None,
     ) -> IMapIterator[_T]:
         """Like :meth:`imap`, with results in the order they finish."""
-        return self._imap(IMapUnorderedIterator, func, iterable, chunksize, "imap_unordered")
+        return self._imap(
+            IMapUnorderedIterator, func, iterable, chunksize, "imap_unordered", progress
+        )
 
     def _imap(
         self,
@@ -314,6 +373,7 @@ class Pool(PoolAttributes, _mp_pool.Pool):
         iterable: Iterable[Any],
         chunksize: Optional[int],
         label: str,
+        progress: Progress = None,
     ) -> IMapIterator[Any]:
         core = self._live_core()
         if chunksize is None:
@@ -321,7 +381,14 @@ class Pool(PoolAttributes, _mp_pool.Pool):
         if chunksize < 1:
             raise ValueError(f"Chunksize must be 1+, not {chunksize!r}")
         sent = prepare_function(func, self._method, f"Pool.{label}", eager=True)
-        result = cls(self, flatten=chunksize > 1)
+        total = len(iterable) if isinstance(iterable, Sized) else None
+        tracker = None if progress is None else make_progress(progress, total, f"Pool.{label}")
+        if tracker is not None:
+            counted = progress_class(cls)(self, flatten=chunksize > 1)
+            counted.progress, counted.chunksize = tracker, chunksize
+            result: IMapIterator[Any] = counted
+        else:
+            result = cls(self, flatten=chunksize > 1)
         core.add_feeder()
         thread = background_thread(
             feed,
@@ -357,6 +424,7 @@ class Pool(PoolAttributes, _mp_pool.Pool):
         for thread in list(self._feeder_threads):
             thread.join()
         core.join()
+        flush_child_logs()
 
     def __enter__(self) -> Pool:
         self._check_running()

@@ -4,13 +4,17 @@ and the process-level steps (start it, reap it, ask it to exit)."""
 from __future__ import annotations
 
 import collections
-from typing import Any, Callable, Optional
+import sys
 
 from .._native.lifeline import make_lifeline
 from .._native.threads import async_signals_blocked, stop_started
 from . import worker as wire
 from .io import make_reader
 from .tasks import Task
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
 
 #: Seconds to wait for a process to finish exiting once its pipe has closed.
 REAP_GRACE = 5.0
@@ -110,15 +114,31 @@ def start_worker(
     initargs: tuple[Any, ...],
     maxtasks: Optional[int],
     flavour: str,
+    forward_logs: bool = True,
 ) -> WorkerProc:
-    """Start one worker process running :func:`compat._pool.worker.worker_main`."""
+    """Start one worker process running :func:`compat._pool.worker.worker_main`
+    (``forward_logs``: its log records go to this process's handlers,
+    :mod:`compat._child.logs`)."""
     parent_conn, child_conn = ctx.Pipe(duplex=True)
     proc: Any = None
+    logs: Any = None
     try:
+        if forward_logs and "logging" in sys.modules:
+            from .._child.logs import ChildLogs
+
+            logs = ChildLogs(ctx)
         proc = process_factory(
             ctx,
             target=wire.worker_main,
-            args=(child_conn, initializer, initargs, maxtasks, flavour, make_lifeline()),
+            args=(
+                child_conn,
+                initializer,
+                initargs,
+                maxtasks,
+                flavour,
+                make_lifeline(),
+                logs and logs.sender,
+            ),
         )
         # The standard library's names: ForkPoolWorker-3, SpawnPoolWorker-1...
         proc.name = proc.name.replace("Process", "PoolWorker")
@@ -131,11 +151,15 @@ def start_worker(
         if proc is not None:  # the factory itself may have raised
             stop_started(proc)
         parent_conn.close()
+        if logs is not None:
+            logs.discard()
         raise
     finally:
         # The child has its own copy now (fork: inherited; spawn/forkserver: sent
         # during start()); keeping ours would hide the child's death from EOF.
         child_conn.close()
+    if logs is not None:
+        logs.attach()
     return WorkerProc(proc, parent_conn, make_reader(transport, parent_conn), maxtasks)
 
 

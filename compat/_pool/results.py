@@ -14,22 +14,29 @@ from __future__ import annotations
 import collections
 import itertools
 import threading
+import types
 from multiprocessing import TimeoutError as MpTimeoutError
 from multiprocessing import pool as _mp_pool
-from typing import TYPE_CHECKING, Any, Callable, Generic, Optional, TypeVar
 
 from .._native.threads import main_thread_slice
 from .._stdlib import IMapIterator as _StdIMapIterator
 from .._stdlib import MapResult as _StdMapResult
 
-_T = TypeVar("_T")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional, TypeVar
+
+    _T = TypeVar("_T")
+    Callback = Optional[Callable[[Any], object]]
+else:
+    # At run time _T only subscripts the generic base classes below, whose
+    # __class_getitem__ (types.GenericAlias) takes any object: no TypeVar, no typing.
+    _T = "_T"
 
 # One lock for the ready flag of every result: held for a few instructions, and only
 # contended when a thread starts waiting exactly as a result arrives.
 _READY_LOCK = threading.Lock()
 _JOBS = itertools.count()
-
-Callback = Optional[Callable[[Any], object]]
 
 
 def _deadlock_guard(owner: Any) -> None:
@@ -170,8 +177,11 @@ if TYPE_CHECKING:
     _IMapBase = _StdIMapIterator
 else:
 
-    class _IMapBase(_StdIMapIterator, Generic[_T]):
-        pass
+    class _IMapBase(_StdIMapIterator):
+        # The standard library's IMapIterator cannot be subscribed; this makes
+        # IMapIterator[int] work like its other generic classes (typing.Generic
+        # would import typing).
+        __class_getitem__ = classmethod(types.GenericAlias)
 
 
 class IMapIterator(_IMapBase[_T]):

@@ -17,11 +17,16 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from typing import TYPE_CHECKING, Optional
 
 from .io import Wakeup
 from .procs import REAP_GRACE, WorkerProc, ask_to_exit, close_quietly
-from .tasks import Delivery, ErrorMaker, Task
+from .tasks import ErrorMaker, Task
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional
+
+    from .tasks import Delivery
 
 RUN = "RUN"
 CLOSE = "CLOSE"

@@ -19,9 +19,12 @@ of the bare "object has no attribute".
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from typing import TYPE_CHECKING, Any, Optional
 
 from .manager import WorkerPool
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 __all__ = ["ExecutorAttributes", "PoolAttributes"]
 

@@ -6,11 +6,14 @@ from __future__ import annotations
 import collections
 import pickle
 import sys
-from typing import Any, Callable, Optional, Protocol
 
 from .._errors import signal_name
 from .._platform import WINDOWS
 from . import worker as wire
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional, Protocol
 
 #: Workers dying before they finish starting this many times in a row break the pool
 #: (an initializer that crashes the process, a main module that cannot be imported).
@@ -20,10 +23,13 @@ _SIGKILL_HINT = " (the OS killed it: out of memory, or someone ran kill -9)"
 _EXIT_HINT = " (the task called sys.exit() or os._exit(), or the interpreter aborted)"
 
 
-class Sink(Protocol):
-    """Receives the outcome of tasks: an AsyncResult, an imap iterator, a Future."""
+# For annotations only (typing.Protocol would import typing at run time).
+if TYPE_CHECKING:
 
-    def _deliver(self, index: int, ok: bool, value: Any) -> None: ...
+    class Sink(Protocol):
+        """Receives the outcome of tasks: an AsyncResult, an imap iterator, a Future."""
+
+        def _deliver(self, index: int, ok: bool, value: Any) -> None: ...
 
 
 class Task:
@@ -86,8 +92,9 @@ class Task:
         return f"{self.label} chunk {self.index} ({self.args} item(s)): {name}"
 
 
-#: (task, succeeded, value or the raw result frame, value is a raw frame)
-Delivery = tuple[Task, bool, Any, bool]
+if TYPE_CHECKING:
+    #: (task, succeeded, value or the raw result frame, value is a raw frame)
+    Delivery = tuple[Task, bool, Any, bool]
 
 
 class ErrorMaker:
@@ -300,3 +307,11 @@ def loads_exception(frame: bytes) -> BaseException:
     if not isinstance(value, BaseException):
         raise TypeError(f"expected an exception, got {type(value).__name__}")
     return value
+
+
+def flush_child_logs() -> None:
+    """Once the workers have ended: their log records are handled before ``join()``
+    returns (:mod:`compat._child.logs`; nothing to do if it was never used)."""
+    logs = sys.modules.get("compat._child.logs")
+    if logs is not None:
+        logs.flush()

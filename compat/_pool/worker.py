@@ -24,7 +24,6 @@ import pickle
 import struct
 import threading
 import time
-from typing import Any, Callable, Optional
 
 from .._native.threads import exit_interrupted, unblock_async_signals
 from .._stdlib import (
@@ -33,6 +32,10 @@ from .._stdlib import (
     CONNECTION_LONG_MARKER,
     extra_reducers,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
 
 # Task kinds.
 APPLY = 0  # func(*args, **kwds)
@@ -258,19 +261,25 @@ def worker_main(
     maxtasks: Optional[int],
     flavour: str,
     lifeline: Any = None,
+    logs: Any = None,
 ) -> None:
     """Run tasks from ``conn`` until told to stop, the parent goes away, or
     ``maxtasks`` tasks are done. ``flavour`` is ``"pool"`` (tasks may raise
     ``Exception``; ``SystemExit`` ends the worker, as in ``multiprocessing.Pool``) or
     ``"executor"`` (``BaseException`` travels back, as in ``ProcessPoolExecutor``).
     ``lifeline`` (:class:`compat._native.lifeline.Lifeline`) ends the worker as soon
-    as the parent process is gone, even in the middle of a task."""
+    as the parent process is gone, even in the middle of a task. ``logs`` forwards
+    the worker's log records to the parent (:mod:`compat._child.logs`)."""
     try:
         # Inside the try: a Ctrl+C that arrived while the worker started is
         # delivered as soon as this unblocks it.
         unblock_async_signals()  # its start left them blocked (compat._native.threads)
         if lifeline is not None:
             lifeline.arm()
+        if logs is not None:
+            from .._child.logs import install
+
+            install(logs)
         _serve(conn, initializer, initargs, maxtasks, flavour)
     except KeyboardInterrupt:
         # Ctrl+C in a terminal reaches every process of the foreground group; the

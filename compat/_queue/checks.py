@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import operator
 import warnings
-from typing import Any, Optional
 
 from .._errors import ChildError, CompatError, PortabilityWarning
 from .._stdlib import StdlibChanged
 from .registry import SLOTS
 from .transport import QueuePlan, current_plan
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 __all__ = ["check_maxsize", "check_timeout", "lost_error", "table_full"]
 

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any
 
 from .._native.threads import background_thread
 from .registry import Registry
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["install_fork_hooks", "live", "watch_reservation"]
 

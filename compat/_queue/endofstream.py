@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
 
 from .._errors import ChildError
 from .checks import lost_error
 from .registry import F_GOT, Registry
 from .robustlock import RobustLock
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["EndOfStreamMixin"]
 

@@ -9,12 +9,15 @@ count lives in the queue's registry (:mod:`compat._queue.registry`), guarded by 
 from __future__ import annotations
 
 from queue import Full
-from typing import Any, Optional
 
 from .checks import check_timeout
 from .queue import Queue
 from .registry import F_PUT
 from .transport import QueuePlan
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 __all__ = ["JoinableQueue"]
 

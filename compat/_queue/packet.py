@@ -12,10 +12,18 @@ transport is in :mod:`compat._queue.transport`.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any, Callable, Optional, cast
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Callable, Optional, cast
+
     from .transport import Message
+else:
+
+    def cast(_type: object, value: object) -> object:
+        """typing.cast at run time (it returns ``value``), without importing typing."""
+        return value
+
 
 __all__ = ["PacketTransport"]
 

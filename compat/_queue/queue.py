@@ -38,7 +38,6 @@ import warnings
 import weakref
 from multiprocessing.connection import Pipe as _pipe
 from queue import Empty, Full
-from typing import Any, Callable, Optional
 
 from .._errors import CompatError
 from .._stdlib import (
@@ -68,6 +67,10 @@ from .transport import (
     make_transport,
     prepare_pipe,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
 
 __all__ = ["Empty", "Full", "Queue"]
 

@@ -26,12 +26,16 @@ reader waits; if that process had put anything, readers raise
 from __future__ import annotations
 
 import os
-from typing import Any, NamedTuple
+from collections import namedtuple
 
 from .._native.liveness import pid_alive, process_token, reap_own_children
 from .._platform import LINUX, WINDOWS
 from .robustlock import RobustLock
 from .stream import RING_SIZE
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
 
 __all__ = ["Registry", "Scan"]
 
@@ -69,16 +73,28 @@ F_PUT = 8
 F_GOT = 16
 
 
-class Scan(NamedTuple):
+# The fields, for the type checker; collections.namedtuple makes them at run time
+# (typing.NamedTuple would import typing into every child; see compat._platform).
+if TYPE_CHECKING:
+
+    class _ScanFields(NamedTuple):
+        writers: bool
+        """Some process other than the reader can still put."""
+        creator_waiting: bool
+        """The creator has neither put nor closed, and no other writer finished yet."""
+        lost: int
+        lost_pid: int
+        lost_unsent: int
+else:
+    _ScanFields = namedtuple(
+        "_ScanFields", ["writers", "creator_waiting", "lost", "lost_pid", "lost_unsent"]
+    )
+
+
+class Scan(_ScanFields):
     """What a waiting reader learns from the table."""
 
-    writers: bool
-    """Some process other than the reader can still put."""
-    creator_waiting: bool
-    """The creator has neither put nor closed, and no other writer finished yet."""
-    lost: int
-    lost_pid: int
-    lost_unsent: int
+    __slots__ = ()
 
     @property
     def ended(self) -> bool:

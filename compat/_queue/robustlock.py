@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Optional
 
 from .._native.liveness import pid_alive, process_token
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 __all__ = ["RobustLock"]
 

@@ -27,11 +27,14 @@ import time
 import traceback
 from multiprocessing.reduction import ForkingPickler
 from types import SimpleNamespace
-from typing import Any, Optional
 
 from .._native.threads import background_thread
 from .._stdlib import Finalize, extra_reducers, is_exiting
 from .registry import Registry
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 __all__ = ["EXIT_STALL_REPORT", "Pickling", "Sender"]
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import pickle
 import types
 from multiprocessing.connection import Pipe as _pipe
-from typing import Any, Optional
 
 from .._stdlib import assert_spawning
 from .robustlock import RobustLock
@@ -25,6 +24,10 @@ from .transport import (
     make_transport,
     prepare_pipe,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 __all__ = ["SimpleQueue"]
 

@@ -24,9 +24,11 @@ import os
 import select
 import struct
 import time
-from typing import TYPE_CHECKING, Any, Callable, Optional
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
+
     from .transport import Message
 
 __all__ = ["RING_SIZE", "StreamTransport"]

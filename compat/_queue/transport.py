@@ -18,8 +18,6 @@ carries no item and tells waiting readers to look at the writers again.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any, Optional, Union
 
 from .._native.pipes import set_pipe_size
 from .._platform import (
@@ -28,13 +26,19 @@ from .._platform import (
     WINDOWS,
     PlatformFacts,
 )
+from .._record import Record
 from .packet import PacketTransport
 from .stream import StreamTransport
 
-__all__ = ["Message", "QueuePlan", "current_plan", "make_transport", "plan_for"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional, Union
 
-#: A frame ready for the pipe: one ``bytes`` (small), or a list of buffers.
-Message = Union[bytes, list[Any]]
+    #: A frame ready for the pipe: one ``bytes`` (small), or a list of buffers.
+    #: (For annotations only: there is no such name at run time.)
+    Message = Union[bytes, list[Any]]
+
+__all__ = ["QueuePlan", "current_plan", "make_transport", "plan_for"]
 
 _LINUX_PIPE_SIZE = 1 << 20  # the default /proc/sys/fs/pipe-max-size
 
@@ -43,10 +47,18 @@ _LINUX_PIPE_SIZE = 1 << 20  # the default /proc/sys/fs/pipe-max-size
 _set_blocking: Any = getattr(os, "set_blocking", None)
 
 
-@dataclass(frozen=True)
-class QueuePlan:
+class QueuePlan(Record):
     """How a queue talks on one platform; a pure function of the platform name."""
 
+    _fields = (
+        "platform",
+        "transport",
+        "write_through",
+        "pipe_size",
+        "max_packet",
+        "sem_value_max",
+    )
+    __slots__ = _fields
     platform: str
     transport: str
     """``"stream"`` or ``"packet"`` (see the module docstring)."""
@@ -58,6 +70,17 @@ class QueuePlan:
     """Largest single message of the packet transport."""
     sem_value_max: int
     """Largest semaphore value: ``maxsize`` above it cannot work (macOS: 32767, IPC-02)."""
+
+    def __init__(
+        self,
+        platform: str,
+        transport: str,
+        write_through: bool,
+        pipe_size: int,
+        max_packet: int,
+        sem_value_max: int,
+    ) -> None:
+        self._init(platform, transport, write_through, pipe_size, max_packet, sem_value_max)
 
 
 def plan_for(facts: PlatformFacts) -> QueuePlan:

@@ -12,7 +12,10 @@ import math
 import os
 import subprocess
 from collections.abc import Mapping
-from typing import Any, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 __all__ = [
     "DEFAULT_ENCODING",

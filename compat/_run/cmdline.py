@@ -38,10 +38,13 @@ from __future__ import annotations
 import ntpath
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Optional, Union
 
 from .._errors import CompatError
+from .._record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional, Union
 
 __all__ = [
     "BATCH_SUFFIXES",
@@ -93,13 +96,17 @@ class UnsafeBatchArgument(CompatError, ValueError):
         self.argument = argument
 
 
-@dataclass(frozen=True)
-class WindowsCommand:
+class WindowsCommand(Record):
     """What to hand to CreateProcess: the program file and the command line
     (a list is joined by :func:`subprocess.list2cmdline`)."""
 
+    _fields = ("executable", "args")
+    __slots__ = _fields
     executable: str
     args: Union[str, list[str]]
+
+    def __init__(self, executable: str, args: Union[str, list[str]]) -> None:
+        self._init(executable, args)
 
 
 def is_batch_file(program: str) -> bool:

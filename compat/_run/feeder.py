@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import errno
 import io
-from typing import IO, Any, Optional
 
 from .._native.threads import background_thread
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any, Optional
 
 __all__ = ["StdinFeeder"]
 

@@ -44,7 +44,6 @@ from __future__ import annotations
 import io
 import subprocess
 from collections.abc import Iterator, Mapping
-from typing import IO, TYPE_CHECKING, Any, Optional, Union
 
 from .._native import tree
 from .._platform import WINDOWS
@@ -60,6 +59,12 @@ from .args import (
 from .feeder import StdinFeeder
 from .which import explain_start_error, locate_for_windows, program_name
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any, Optional, Union
+
+    from .._native.guardian import Guardian
+
 __all__ = ["INTERRUPT_GRACE_SECONDS", "Popen"]
 
 #: How long a forwarded Ctrl+C is given before the caller's KeyboardInterrupt
@@ -71,13 +76,9 @@ INTERRUPT_GRACE_SECONDS = 0.25
 check_popen_hooks()
 
 if TYPE_CHECKING:
-    from .._native.guardian import Guardian
-
     _PopenBase = subprocess.Popen[Any]
 else:
     _PopenBase = subprocess.Popen
-
-_Output = Optional[Union[str, bytes]]
 
 
 class Popen(_PopenBase):
@@ -330,7 +331,7 @@ class Popen(_PopenBase):
         finally:
             fh.close()
 
-    def _decode(self, data: _Output) -> _Output:
+    def _decode(self, data: Optional[Union[str, bytes]]) -> Optional[Union[str, bytes]]:
         if self._decoding is not None and isinstance(data, bytes):
             text = data.decode(*self._decoding)
             return text.replace("\r\n", "\n").replace("\r", "\n")

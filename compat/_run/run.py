@@ -16,11 +16,14 @@ import selectors
 import subprocess
 import time
 from collections.abc import Mapping
-from typing import Any, Optional
 
 from .._platform import WINDOWS
 from .args import check_timeout
 from .popen import Popen
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 __all__ = ["DRAIN_SECONDS", "run"]
 

@@ -37,10 +37,16 @@ import posixpath
 import stat
 from collections.abc import Iterator, Mapping
 from types import ModuleType
-from typing import Any, Callable, Optional
 
 from .._platform import WINDOWS
 from .cmdline import plan_windows_command
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
+
+    #: A file probe: "missing", "dir", "file" (not executable) or "exec".
+    Probe = Callable[[str], str]
 
 __all__ = [
     "DEFAULT_PATHEXT",
@@ -66,9 +72,6 @@ _CMD_BUILTINS = frozenset(
         *("rename", "rmdir", "set", "start", "title", "type", "ver", "vol"),
     }
 )
-
-#: A file probe: "missing", "dir", "file" (not executable) or "exec".
-Probe = Callable[[str], str]
 
 
 def probe_file(path: str, *, windows: bool = WINDOWS) -> str:

@@ -1,6 +1,7 @@
-"""MAIN-05 to MAIN-09: what a spawned child is given and must unpickle or replay:
+"""MAIN-05 to MAIN-10: what a spawned child is given and must unpickle or replay:
 targets and arguments (lambdas, locks in Pool tasks, objects holding locks), the frozen
-executable, and the parent's argv and interpreter flags."""
+executable, the parent's argv and interpreter flags, and its start method (which an
+import-time set_start_method() then sets a second time)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from ._model import (
     not_applicable,
     supported,
 )
-from ._probekit import call_in_child, start_and_join
+from ._probekit import call_in_child, last_json, run_script, script_header, start_and_join
 
 ALL = ("linux", "darwin", "win32")
 
@@ -89,6 +90,34 @@ def _probe_holds_lock(ctx: ProbeContext) -> Observation:
     except TypeError as exc:
         return differs({"error": "TypeError"}, f"{ctx.method}: {str(exc)[:70]}")
     return supported({"error": None, "exitcode": code}, f"{ctx.method}: the object travelled")
+
+
+_SET_AT_IMPORT = """
+mp.set_start_method(ctx.get_start_method())  # at import time, as many scripts do
+
+def work():
+    pass
+
+if __name__ == "__main__":
+    p = mp.Process(target=work)
+    p.start()
+    p.join(20)
+    print(json.dumps({"exitcode": p.exitcode}))
+"""
+
+
+def _probe_set_at_import(ctx: ProbeContext) -> Observation:
+    """Run a script that calls set_start_method() at import time and starts a child."""
+    proc = run_script(script_header(ctx.method) + _SET_AT_IMPORT, timeout=ctx.timeout)
+    seen = last_json(proc.stdout)
+    already = b"context has already been set" in proc.stderr
+    observed = {"exitcode": seen["exitcode"], "already_set_error": already}
+    return affected(
+        seen["exitcode"] != 0,
+        observed,
+        f"{ctx.method}: the child exited with {seen['exitcode']}"
+        + (" (RuntimeError: context has already been set)" if already else ""),
+    )
 
 
 ENTRIES = (
@@ -215,5 +244,33 @@ ENTRIES = (
         ),
         cells=("fork: runs; spawn: TypeError", "TypeError", "TypeError"),
         probe=_probe_holds_lock,
+    ),
+    Difference(
+        id="MAIN-10",
+        area="MAIN",
+        title="set_start_method() at import time raises RuntimeError in every spawned child",
+        oses=ALL,
+        python="3.8-3.14",
+        kind="exit-code",
+        behaviour=(
+            "A spawn or forkserver child sets the parent's start method first and then "
+            "re-imports the main script (MAIN-02), or imports the module holding the "
+            "target: a module-level multiprocessing.set_start_method() without force=True "
+            "runs again and raises RuntimeError ('context has already been set'), so the "
+            "child exits with 1 and a Pool keeps replacing its workers. Under fork the "
+            "child re-imports nothing."
+        ),
+        compat=(
+            "compat.set_start_method() does not raise in compat's children; "
+            "`python -m compat check` flags the standard library's call at import time. "
+            "Call it under the guard or use get_context(method)."
+        ),
+        handling="documents",
+        sources=(
+            "docs: multiprocessing, Contexts and start methods",
+            "source: Lib/multiprocessing/spawn.py",
+        ),
+        cells=("fork: fine; spawn: child exits 1", "child exits 1", "child exits 1"),
+        probe=_probe_set_at_import,
     ),
 )

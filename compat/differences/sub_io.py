@@ -1,4 +1,5 @@
-"""SUB-09 to SUB-17: subprocess text, newlines, timeouts, return codes, exec errors, env."""
+"""SUB-09 to SUB-18: subprocess text, newlines, timeouts, return codes, exec errors, env,
+and shell=True command lines that are POSIX shell syntax."""
 
 from __future__ import annotations
 
@@ -197,6 +198,22 @@ def _probe_asyncio(ctx: ProbeContext) -> Observation:
     return affected(missing, observed, f"asyncio here: {observed}")
 
 
+def _probe_posix_shell_syntax(ctx: ProbeContext) -> Observation:
+    """Run `echo $VAR; echo next` with shell=True and read what the shell printed."""
+    env = dict(os.environ, COMPAT_PROBE_VAR="expanded")
+    out = subprocess.run(  # noqa: S602 (a constant command: the shell is what is probed)
+        "echo $COMPAT_PROBE_VAR; echo next",  # compat: ignore[SUB-18]
+        shell=True,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        timeout=ctx.timeout,
+        env=env,
+    ).stdout.decode("utf-8", "replace")
+    lines = [line.strip() for line in out.splitlines() if line.strip()]
+    understood = lines == ["expanded", "next"]
+    return affected(not understood, {"printed": lines}, f"the shell printed {lines}")
+
+
 ENTRIES = (
     Difference(
         id="SUB-09",
@@ -376,5 +393,28 @@ ENTRIES = (
         sources=("docs: asyncio, Platform Support", "docs: What's New In Python 3.14, asyncio"),
         cells=("signal handlers ok", "signal handlers ok", "NotImplementedError"),
         probe=_probe_asyncio,
+    ),
+    Difference(
+        id="SUB-18",
+        area="SUB",
+        title="shell=True means cmd.exe on Windows: $VAR, ';', quotes and ~ are POSIX syntax",
+        oses=("win32",),
+        python="all",
+        kind="semantics",
+        behaviour=(
+            "shell=True (and os.system, os.popen, subprocess.getoutput) runs /bin/sh -c on "
+            "POSIX and %ComSpec% /c (cmd.exe) on Windows, which leaves $VAR, ${VAR}, $(...) "
+            "and backticks unexpanded, takes ';' and single quotes literally, knows no ~ "
+            "and no export: 'echo $HOME; ls' prints '$HOME; ls'. &&, ||, |, > and 2>&1 "
+            "work in both."
+        ),
+        compat=(
+            "Documented; `python -m compat check` flags such string literals. Pass a list "
+            "without shell=True and expand variables and ~ in Python."
+        ),
+        handling="documents",
+        sources=("docs: subprocess.Popen", "docs: os.system"),
+        cells=("/bin/sh", "/bin/sh", "cmd.exe: taken literally"),
+        probe=_probe_posix_shell_syntax,
     ),
 )
