@@ -101,6 +101,7 @@ _SUBMODULES = frozenset(
         "connection",
         "context",
         "differences",
+        "distributed",
         "dummy",
         "forkserver",
         "futures",

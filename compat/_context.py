@@ -192,8 +192,7 @@ class Context:
         initargs: tuple[Any, ...] = (),
         maxtasksperchild: Optional[int] = None,
     ) -> Any:
-        """A :class:`compat.Pool` whose workers start with this context's method (and
-        follow its ``forward_logs``)."""
+        """A :class:`compat.Pool` of this context's method and ``forward_logs``."""
         from ._pool.pool import Pool
 
         return Pool(processes, initializer, initargs, maxtasksperchild, context=self)
@@ -206,8 +205,7 @@ class Context:
         *,
         max_tasks_per_child: Optional[int] = None,
     ) -> Any:
-        """A :class:`compat.ProcessPoolExecutor` whose workers use this context's method
-        (and follow its ``forward_logs``)."""
+        """A :class:`compat.ProcessPoolExecutor` of this context's method and logs."""
         from ._pool.executor import ProcessPoolExecutor
 
         return ProcessPoolExecutor(
@@ -407,9 +405,8 @@ def set_start_method(method: Optional[str], force: bool = False) -> None:
 
 
 def replace_default(ctx: Optional[Context]) -> Optional[Context]:
-    """Make ``ctx`` the default context (None: the policy chooses again at next use)
-    and return the one it replaces. compat's pytest plugin runs a test under a start
-    method with it, and puts the previous default back afterwards."""
+    """Make ``ctx`` the default context (None: the policy chooses again at next use),
+    return the one it replaces: compat's pytest plugin runs a test's method with it."""
     global _default
     with _lock:
         previous, _default = _default, ctx

@@ -7,7 +7,9 @@
 - ``_reap_children`` (autouse): after each test, kills and reaps any child process
   the test left behind (multiprocessing children and plain subprocesses), and
   fails the test if there were any, so that a failing or timed-out test never
-  hangs the run or leaves processes behind.
+  hangs the run or leaves processes behind. A fixture that keeps processes alive
+  across tests on purpose (tests/test_dask.py's module-scoped LocalCluster) registers
+  a function naming them with ``keep_processes``, and unregisters it when it ends.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
+from typing import Callable
 
 import pytest
 
@@ -61,9 +64,23 @@ def start_method(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+#: Functions naming processes a fixture keeps alive across tests (see keep_processes).
+_KEPT: list[Callable[[], set[int]]] = []
+
+
+@pytest.fixture(scope="session")
+def keep_processes() -> list[Callable[[], set[int]]]:
+    """Append a function returning pids the reaper must leave alone; remove it when
+    the processes are gone."""
+    return _KEPT
+
+
 def _helper_pids() -> set[int]:
-    """Long-lived helper processes multiprocessing keeps on purpose."""
+    """Long-lived helper processes multiprocessing keeps on purpose, and those a
+    fixture keeps (keep_processes)."""
     pids: set[int] = set()
+    for kept in _KEPT:
+        pids |= kept()
     rt = sys.modules.get("multiprocessing.resource_tracker")
     if rt is not None:
         pid = getattr(getattr(rt, "_resource_tracker", None), "_pid", None)
@@ -105,6 +122,8 @@ def reap_leftovers() -> list[str]:
     left: list[str] = []
     helpers = _helper_pids()
     for p in multiprocessing.active_children():
+        if p.pid in helpers:
+            continue
         left.append(f"multiprocessing child {p.name} pid={p.pid}")
         p.kill()
         p.join(5)
@@ -132,8 +151,10 @@ def _reap_children(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     # Give children that are exiting right now a moment, then insist.
     deadline = time.monotonic() + 2
-    while time.monotonic() < deadline and (
-        multiprocessing.active_children() or set(_direct_children()) - _helper_pids()
+    while (
+        time.monotonic() < deadline
+        and ({p.pid for p in multiprocessing.active_children()} | set(_direct_children()))
+        - _helper_pids()
     ):
         time.sleep(0.02)
     left = reap_leftovers()

@@ -102,7 +102,7 @@ OTHER_OS_MODULES = {"compat._native.posix", "compat._native.guardian_main"}
 
 def _compat_modules() -> list[str]:
     """Every module but the tools (the OS-differences registry, the command line,
-    the static checker: they may use typing, dataclasses and ast)."""
+    the static checker, the pytest plugin: they may use typing, dataclasses and ast)."""
     return sorted(
         ".".join(("compat", *path.relative_to(PACKAGE).with_suffix("").parts))
         for path in PACKAGE.rglob("*.py")
@@ -111,8 +111,11 @@ def _compat_modules() -> list[str]:
 
 
 def _tool(path: Path) -> bool:
-    """A module only the command line loads (``python -m compat ...``)."""
-    return bool({"differences", "_check"} & set(path.parts)) or path.name == "_cli.py"
+    """A module only the command line (``python -m compat ...``) or pytest loads."""
+    return bool({"differences", "_check", "_testkit"} & set(path.parts)) or path.name in (
+        "_cli.py",
+        "pytest_plugin.py",
+    )
 
 
 def test_no_compat_module_imports_heavy_modules() -> None:

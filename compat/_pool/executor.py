@@ -17,7 +17,9 @@ from concurrent.futures import process as _cf_process
 from .._child.main_checks import check_main_guard
 from .._context import resolve_context
 from .._cpu import resolve_worker_count
+from .._dask.backend import choose_backend, dask_executor
 from .._errors import ChildError
+from .._policy import Decision
 from . import worker as wire
 from .futures import (
     SignalAwareFuture,
@@ -116,6 +118,17 @@ class ProcessPoolExecutor(ExecutorAttributes, _cf_process.ProcessPoolExecutor):
 
     __module__ = "compat"
 
+    #: Where the executor runs and why (``backend=``, ``COMPAT_BACKEND``): compat._dask.
+    backend_decision: Decision
+
+    def __new__(cls, *args: Any, backend: Optional[str] = None, **kwargs: Any) -> Any:
+        decision, address = choose_backend(backend, kwargs.pop("address", None))
+        if decision.method == "dask":
+            return dask_executor(decision, address, args, kwargs)
+        executor = super().__new__(cls)
+        executor.backend_decision = decision
+        return executor
+
     def __init__(
         self,
         max_workers: Optional[int] = None,
@@ -126,6 +139,8 @@ class ProcessPoolExecutor(ExecutorAttributes, _cf_process.ProcessPoolExecutor):
         max_tasks_per_child: Optional[int] = None,
         task_timeout: Optional[float] = None,
         _transport: Optional[str] = None,
+        backend: Optional[str] = None,  # read by __new__
+        address: Optional[str] = None,
     ) -> None:
         self._core: Optional[WorkerPool] = None
         limit = check_timeout(task_timeout, "task_timeout")

@@ -11,8 +11,10 @@ from multiprocessing import pool as _mp_pool
 from .._child.main_checks import check_main_guard
 from .._context import resolve_context
 from .._cpu import resolve_worker_count
+from .._dask.backend import choose_backend, dask_pool
 from .._errors import ChildError
 from .._native.threads import background_thread
+from .._policy import Decision
 from .._stdlib import Finalize
 from . import worker as wire
 from .feed import feed, make_task
@@ -111,6 +113,17 @@ class Pool(PoolAttributes, _mp_pool.Pool):
 
     __module__ = "compat"
 
+    #: Where the pool runs and why (``backend=``, ``COMPAT_BACKEND``): see compat._dask.
+    backend_decision: Decision
+
+    def __new__(cls, *args: Any, backend: Optional[str] = None, **kwargs: Any) -> Any:
+        decision, address = choose_backend(backend, kwargs.pop("address", None))
+        if decision.method == "dask":
+            return dask_pool(decision, address, args, kwargs)
+        pool = super().__new__(cls)
+        pool.backend_decision = decision
+        return pool
+
     def __init__(
         self,
         processes: Optional[int] = None,
@@ -121,6 +134,8 @@ class Pool(PoolAttributes, _mp_pool.Pool):
         context: Any = None,
         task_timeout: Optional[float] = None,
         _transport: Optional[str] = None,
+        backend: Optional[str] = None,  # read by __new__
+        address: Optional[str] = None,
     ) -> None:
         self._core: Optional[WorkerPool] = None  # for __del__ if __init__ raises
         #: job id -> the result of every unfinished call (the standard library's)
