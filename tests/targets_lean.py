@@ -98,3 +98,11 @@ def heavy_modules() -> list[str]:
     enum: pickle imports re, which imports it)."""
     heavy = ("typing", "dataclasses", "inspect", "ast", "multiprocessing", "logging")
     return sorted(m for m in sys.modules if m.split(".")[0] in heavy)
+
+
+def stdin_state() -> tuple[str, bool, bool]:
+    """What the child reads from stdin, whether its file object owns its descriptor
+    (it would warn as an unclosed file when collected), and whether it is /dev/null."""
+    raw = sys.stdin.buffer.raw  # type: ignore[attr-defined]
+    same = os.path.samestat(os.fstat(sys.stdin.fileno()), os.stat(os.devnull))
+    return sys.stdin.read(), bool(raw.closefd), same

@@ -336,6 +336,34 @@ def test_a_lean_child_imports_neither_multiprocessing_nor_typing(ctx: compat.Con
     assert proc.stdout.strip() == "SpawnPopen []"
 
 
+_STDIN = """
+import gc, sys
+import compat
+from tests import targets_lean
+
+if __name__ == "__main__":
+    ctx = compat.get_context("spawn")
+    print(ctx.spawn_child(targets_lean.stdin_state).result(60))
+    compat.set_spares(1)
+    from compat._child import spares
+    import time
+    deadline = time.monotonic() + 60
+    while not spares._idle and time.monotonic() < deadline:
+        time.sleep(0.01)
+    print(ctx.spawn_child(targets_lean.stdin_state).result(60))
+    gc.collect()
+"""
+
+
+def test_stdin_is_dev_null_and_nothing_warns(ctx: compat.Context) -> None:
+    # Development mode shows every ResourceWarning (an unclosed /dev/null among them),
+    # in the parent and in the children (which get its -X and -W options).
+    proc = run_python("-X", "dev", "-W", "error::ResourceWarning", "-c", _STDIN, input="typed")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:2] == ["('', False, True)"] * 2  # cold, then a spare
+    assert proc.stderr == ""
+
+
 _ORPHAN = """
 import os, signal
 import compat
