@@ -128,6 +128,11 @@ def _known_private_names() -> set[str]:
     read through the public get_start_method() instead)."""
     names = {"_name"}
     for entry in PRIVATE_NAMES.values():
+        if entry.kind == "attr" and "." not in entry.path:
+            # A module-level name (threading._shutdown): never an attribute of an
+            # object, so only its spellings on a module count (the check below), not
+            # compat's own attributes of that name (an executor's self._shutdown).
+            continue
         names.update(re.findall(r"\b_[A-Za-z]\w*", entry.path))
     return {n for n in names if not n.startswith("__")}
 
