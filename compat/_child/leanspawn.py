@@ -167,15 +167,11 @@ def lean_possible() -> bool:
 
 
 def prepare_call(
-    target: Callable[..., Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    logs: Any = None,
+    target: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Optional[tuple[SpawnProcess, LeanStart, dict[str, Any], tuple[bytes, bytes]]]:
-    """The record, the spawning Popen, the preparation data and the pickled call (with
-    the child's :class:`compat._child.logs.LogSender`, or None) and record of a lean
-    child, or None when this call needs multiprocessing's spawn. Pickles as
-    ``Process.start`` does."""
+    """The record, the spawning Popen, the preparation data and the pickled call and
+    record of a lean child, or None when this call needs multiprocessing's spawn.
+    Pickles as ``Process.start`` does."""
     from multiprocessing import current_process
     from multiprocessing.spawn import get_preparation_data
 
@@ -185,7 +181,7 @@ def prepare_call(
     start = LeanStart()
     _spawning(start)
     try:
-        call = dumps((target, args, kwargs, logs))
+        call = dumps((target, args, kwargs))
         record_bytes = dumps(record)
     except _NotLean:
         return None
@@ -251,11 +247,14 @@ def _start(
                 prep["logs"] = (logs.sender.levels, logs.sender.disable)
             data = frame(dumps((RUN, prep, *pickled)))
             return _hand_over(ctx, record, start, data, spare, target_name, logs)
-    if logs is not None:  # the log pipe's write end travels with the call (pass_fds)
-        prepared = prepare_call(target, args, kwargs, logs.sender)
-        if prepared is None:
+    if logs is not None and logs.sender is not None:
+        if WINDOWS:  # the pipe is a handle, which multiprocessing's spawn passes
             return None
-        record, start, prep, pickled = prepared
+        # Its write end, passed with the same number (pass_fds): the child writes
+        # records to it in Connection framing without importing multiprocessing.
+        fd = logs.sender.conn.fileno()
+        start.fds.append(fd)
+        prep["logs"] = (logs.sender.levels, logs.sender.disable, fd)
     data = frame(dumps((RUN, prep, *pickled)))
     from multiprocessing.spawn import get_command_line
 
