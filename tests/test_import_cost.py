@@ -106,8 +106,17 @@ def _compat_modules() -> list[str]:
     return sorted(
         ".".join(("compat", *path.relative_to(PACKAGE).with_suffix("").parts))
         for path in PACKAGE.rglob("*.py")
-        if not _tool(path) and path.name not in ("__main__.py", "__init__.py")
+        if not _tool(path)
+        and not _needs_dask(path)
+        and path.name not in ("__main__.py", "__init__.py")
     )
+
+
+def _needs_dask(path: Path) -> bool:
+    """The Dask backend (the optional extra): its modules import ``distributed``, which
+    imports typing itself; only its Dask-free chooser is imported by every pool."""
+    parts = path.relative_to(PACKAGE).parts
+    return parts == ("distributed.py",) or (parts[0] == "_dask" and path.name != "backend.py")
 
 
 def _tool(path: Path) -> bool:

@@ -11,9 +11,12 @@ Imports nothing from Dask: ``compat.Pool`` consults it at construction, and only
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
 
 from .._policy import Decision
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 __all__ = ["BACKENDS", "choose_backend", "dask_pool", "dask_executor"]
 
@@ -74,3 +77,22 @@ def dask_executor(decision: Decision, address: Optional[str], args: Any, kwargs:
     executor = Executor(*args, client=address, **kwargs)
     executor.backend_decision = decision
     return executor
+
+
+class BackendSwitch:
+    """The ``__new__`` of ``compat.Pool`` and ``compat.ProcessPoolExecutor``: the Dask
+    class when ``backend="dask"`` (or ``COMPAT_BACKEND=dask``) chooses it, else the
+    local class, which records the choice in ``backend_decision``."""
+
+    #: Where the pool runs and why (``backend=``, ``COMPAT_BACKEND``).
+    backend_decision: Decision
+    #: The factory of the Dask version: :func:`dask_pool` or :func:`dask_executor`.
+    _dask_factory: Any = None
+
+    def __new__(cls, *args: Any, backend: Optional[str] = None, **kwargs: Any) -> Any:
+        decision, address = choose_backend(backend, kwargs.pop("address", None))
+        if decision.method == "dask":
+            return cls._dask_factory(decision, address, args, kwargs)
+        local = super().__new__(cls)
+        local.backend_decision = decision
+        return local

@@ -4,10 +4,13 @@ of process workers that the pool creates and closes."""
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
 
 import dask
 import distributed
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 __all__ = ["CLUSTER_CONFIG", "Connection"]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from typing import Any, Callable, Optional
 
 from .._child.preflight import _unpicklable as unpicklable
 from .._child.preflight import cloudpickle_or_none
@@ -15,9 +14,13 @@ from .cluster import Connection
 from .deadlines import Deadlines
 from .remote import START_TOPIC, hard_exit, run
 
-__all__ = ["Call", "DaskCore"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
 
-Deliver = Callable[[bool, Any], None]
+    Deliver = Callable[[bool, Any], None]
+
+__all__ = ["Call", "DaskCore"]
 
 
 class Call:

@@ -9,7 +9,10 @@ from __future__ import annotations
 import heapq
 import threading
 import time
-from typing import Any, Callable, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
 
 __all__ = ["Deadlines"]
 

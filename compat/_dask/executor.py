@@ -9,7 +9,6 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor as _Executor
 from concurrent.futures import Future
-from typing import Any, Callable, Optional
 
 from .._pool.executor import BrokenProcessPool
 from .._pool.futures import batched, chain_from_iterable_of_lists, result_or_cancel
@@ -17,6 +16,10 @@ from .._pool.tasks import check_timeout
 from .cluster import Connection
 from .core import DaskCore
 from .remote import APPLY, STARMAP
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
 
 __all__ = ["Executor"]
 

@@ -6,7 +6,6 @@ import itertools
 import pickle
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Any, Callable, Optional
 
 from .._errors import ChildError
 from .._pool.results import ApplyResult, IMapIterator, IMapUnorderedIterator, MapResult
@@ -14,6 +13,10 @@ from .._pool.tasks import check_timeout
 from .cluster import Connection
 from .core import DaskCore
 from .remote import APPLY, MAP, STARMAP
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
 
 __all__ = ["Pool"]
 

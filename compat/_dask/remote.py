@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import os
 import pickle
-from typing import Any, Callable, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
 
 __all__ = ["APPLY", "MAP", "STARMAP", "START_TOPIC", "hard_exit", "run"]
 

@@ -17,9 +17,8 @@ from concurrent.futures import process as _cf_process
 from .._child.main_checks import check_main_guard
 from .._context import resolve_context
 from .._cpu import resolve_worker_count
-from .._dask.backend import choose_backend, dask_executor
+from .._dask.backend import BackendSwitch, dask_executor
 from .._errors import ChildError
-from .._policy import Decision
 from . import worker as wire
 from .futures import (
     SignalAwareFuture,
@@ -77,7 +76,7 @@ def _python_exit() -> None:
         core.join()
 
 
-class ProcessPoolExecutor(ExecutorAttributes, _cf_process.ProcessPoolExecutor):
+class ProcessPoolExecutor(BackendSwitch, ExecutorAttributes, _cf_process.ProcessPoolExecutor):
     """A drop-in ``concurrent.futures.ProcessPoolExecutor``.
 
     ``submit``, ``map`` (``timeout``, ``chunksize``, and ``buffersize`` on every
@@ -118,16 +117,7 @@ class ProcessPoolExecutor(ExecutorAttributes, _cf_process.ProcessPoolExecutor):
 
     __module__ = "compat"
 
-    #: Where the executor runs and why (``backend=``, ``COMPAT_BACKEND``): compat._dask.
-    backend_decision: Decision
-
-    def __new__(cls, *args: Any, backend: Optional[str] = None, **kwargs: Any) -> Any:
-        decision, address = choose_backend(backend, kwargs.pop("address", None))
-        if decision.method == "dask":
-            return dask_executor(decision, address, args, kwargs)
-        executor = super().__new__(cls)
-        executor.backend_decision = decision
-        return executor
+    _dask_factory = staticmethod(dask_executor)
 
     def __init__(
         self,

@@ -11,10 +11,9 @@ from multiprocessing import pool as _mp_pool
 from .._child.main_checks import check_main_guard
 from .._context import resolve_context
 from .._cpu import resolve_worker_count
-from .._dask.backend import choose_backend, dask_pool
+from .._dask.backend import BackendSwitch, dask_pool
 from .._errors import ChildError
 from .._native.threads import background_thread
-from .._policy import Decision
 from .._stdlib import Finalize
 from . import worker as wire
 from .feed import feed, make_task
@@ -44,7 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["Pool"]
 
 
-class Pool(PoolAttributes, _mp_pool.Pool):
+class Pool(BackendSwitch, PoolAttributes, _mp_pool.Pool):
     """A pool of worker processes with the interface of ``multiprocessing.Pool``.
 
     ``apply``, ``apply_async`` (``callback``, ``error_callback``), ``map``,
@@ -112,17 +111,7 @@ class Pool(PoolAttributes, _mp_pool.Pool):
     """
 
     __module__ = "compat"
-
-    #: Where the pool runs and why (``backend=``, ``COMPAT_BACKEND``): see compat._dask.
-    backend_decision: Decision
-
-    def __new__(cls, *args: Any, backend: Optional[str] = None, **kwargs: Any) -> Any:
-        decision, address = choose_backend(backend, kwargs.pop("address", None))
-        if decision.method == "dask":
-            return dask_pool(decision, address, args, kwargs)
-        pool = super().__new__(cls)
-        pool.backend_decision = decision
-        return pool
+    _dask_factory = staticmethod(dask_pool)
 
     def __init__(
         self,
