@@ -209,21 +209,22 @@ def _run(
     """Prepare, unpickle, unblock the signals, call, report; the exit code. ``log_fd``:
     a spare's log pipe, used if the parent forwards log records (``prep["logs"]``)."""
     from . import outcome
+    from .bootlogs import child_logs, name_records, write_frame
 
     def send(data: bytes) -> None:
-        _write_frame(result_fd, data)
+        write_frame(result_fd, data)
 
     try:
         try:
             _watch_for_multiprocessing(prep, record_bytes)
             _prepare(prep)
             target, args, kwargs = _loads(call_bytes)
-            logs = _child_logs(prep.get("logs"), log_fd)
+            logs = child_logs(prep.get("logs"), log_fd)
             if logs is not None:  # its log records go to the parent's handlers
                 from .logs import install
 
                 install(logs)
-                _name_records(prep.get("name"))
+                name_records(prep.get("name"))
         except KeyboardInterrupt:  # Windows: a Ctrl+C while it prepared
             _interrupted()
         except BaseException as exc:  # the call could not even be rebuilt here
@@ -247,58 +248,6 @@ def _run(
     finally:
         os.close(result_fd)
     return 0
-
-
-def _child_logs(setup: Any, spare_fd: int) -> Any:
-    """The :class:`compat._child.logs.LogSender` of this child when the parent forwards
-    its log records (``setup``: the parent's levels, ``logging.disable`` and, for a cold
-    child, the pipe's descriptor; a spare's pipe is ``spare_fd``), or None (a spare's
-    pipe is then closed)."""
-    if setup is None:
-        if spare_fd >= 0:
-            os.close(spare_fd)
-        return None
-    from .logs import LogSender
-
-    fd = setup[2] if len(setup) > 2 else spare_fd
-    return LogSender(_Writer(fd), setup[0], setup[1])
-
-
-def _name_records(name: Optional[str]) -> None:
-    """A record names its process ``multiprocessing.current_process().name`` only once
-    multiprocessing is imported (``MainProcess`` before): the forwarding handler
-    (compat._child.logs.install put it on the root logger) names this child's records
-    as a multiprocessing spawn child's are named, imported or not."""
-    import logging
-
-    def name_it(record: logging.LogRecord) -> bool:
-        if "multiprocessing" not in sys.modules and name:
-            record.processName = name
-        return True
-
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(name_it)
-
-
-class _Writer:
-    """The write end of a pipe with ``Connection.send_bytes``'s framing (what the
-    parent's listener reads), without importing multiprocessing."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    def send_bytes(self, data: bytes) -> None:
-        _write_frame(self.fd, data)
-
-
-def _write_frame(fd: int, data: bytes) -> None:
-    """``data`` in ``Connection.send_bytes`` framing: a signed 4-byte big-endian
-    length; above 2 GiB -1, then an 8-byte length."""
-    n = len(data)
-    head = n.to_bytes(4, "big") if n < 0x80000000 else b"\xff" * 4 + n.to_bytes(8, "big")
-    view = memoryview(head + data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def _prepare(data: dict[str, Any]) -> None:
