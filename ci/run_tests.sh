@@ -19,7 +19,9 @@
 # ends with pytest's summary line for each env. Any failure fails the script: tox
 # exits non-zero when a command does, including pytest's exit code 5 ("no tests
 # collected"), and nothing here masks an exit code.
-# Needs tox >= 4.42 (tox-uv recommended) on PATH or importable by `python`.
+# Uses tox (>= 4.42) from PATH or importable by `python`; without one, it installs tox and
+# tox-uv once into a cached venv, COMPAT_TOX_VENV (default: ~/.cache/compat/tox-venv, or
+# under XDG_CACHE_HOME), and uses that. `ci/run_tests.sh --setup-only` does only that.
 # Each env leaves .coverage.<env>-<RUNNER_OS|local>; `tox run -e coverage` combines them.
 set -euo pipefail
 
@@ -30,14 +32,9 @@ if command -v python >/dev/null 2>&1; then
 else
     PYTHON=python3
 fi
-if command -v tox >/dev/null 2>&1; then
-    TOX=(tox)
-else
-    TOX=("$PYTHON" -m tox)
-fi
-
 select=()
 envs=()
+setup_only=0
 while (($#)); do
     case "$1" in
         --)
@@ -52,6 +49,10 @@ while (($#)); do
             select+=(-f "$1")
             shift
             ;;
+        --setup-only)
+            setup_only=1
+            shift
+            ;;
         -h | --help)
             sed -n '2,/^set -euo/p' "$0" | sed '$d'
             exit 0
@@ -62,6 +63,28 @@ while (($#)); do
             ;;
     esac
 done
+
+# tox: on PATH, importable, or installed once (with tox-uv) into a cached venv.
+if command -v tox >/dev/null 2>&1; then
+    TOX=(tox)
+elif "$PYTHON" -c "import tox" >/dev/null 2>&1; then
+    TOX=("$PYTHON" -m tox)
+else
+    venv=${COMPAT_TOX_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/compat/tox-venv}
+    bin=$venv/bin
+    [[ -d $venv/Scripts ]] && bin=$venv/Scripts # Windows (Git Bash)
+    if ! [[ -x $bin/tox || -x $bin/tox.exe ]]; then
+        echo "ci/run_tests.sh: tox not found; installing tox and tox-uv into $venv (once)" >&2
+        "$PYTHON" -m venv "$venv"
+        [[ -d $venv/Scripts ]] && bin=$venv/Scripts
+        "$bin/python" -m pip install -q --disable-pip-version-check "tox>=4.42" tox-uv
+    fi
+    TOX=("$bin/tox")
+fi
+if ((setup_only)); then
+    echo "ci/run_tests.sh: tox is ${TOX[*]} ($("${TOX[@]}" --version | head -n 1))"
+    exit 0
+fi
 
 if ((${#envs[@]})); then
     limit=${COMPAT_ENV_TIMEOUT:-900}

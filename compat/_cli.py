@@ -12,11 +12,21 @@ from typing import Any, Optional
 USAGE_EXAMPLES = """\
 examples:
   python -m compat doctor                      what differs on this interpreter
+  python -m compat doctor --all --only POOL    every POOL entry, affected or not
+  python -m compat explain POOL-04             one entry in full
   python -m compat doctor --json report.json   also write the machine-readable report
   python -m compat diff linux.json windows.json
   python -m compat differences --markdown --output docs/os-differences.md
   python -m compat check src/ scripts/run.py   find code that breaks on another OS
 """
+
+
+class UsageError(Exception):
+    """A usage or input error: one line on stderr, exit status 2, no traceback."""
+
+
+def _plural(n: int, word: str, plural: Optional[str] = None) -> str:
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
 
 
 def _load(path: str) -> dict[str, Any]:
@@ -26,39 +36,57 @@ def _load(path: str) -> dict[str, Any]:
         with open(path, encoding="utf-8") as f:
             report = json.load(f)
     except OSError as exc:
-        raise SystemExit(f"compat: cannot read {path}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
     except ValueError as exc:
-        raise SystemExit(f"compat: {path} is not JSON: {exc}") from None
+        raise UsageError(f"{path} is not JSON: {exc}") from None
     errors = validate(report)
     if errors:
-        raise SystemExit(
-            f"compat: {path} is not a doctor report ({len(errors)} problems, first: "
+        raise UsageError(
+            f"{path} is not a doctor report ({_plural(len(errors), 'problem')}, first: "
             f"{errors[0]}); make one with `python -m compat doctor --json {path}`"
         )
     return dict(report)
+
+
+def _check_output(output: Optional[str]) -> None:
+    """Refuse an output path that cannot be written, before any work is done."""
+    if output is None or output == "-":
+        return
+    import os
+
+    folder = os.path.dirname(os.path.abspath(output))
+    if os.path.isdir(output):
+        raise UsageError(f"cannot write {output}: it is a directory")
+    if not os.path.isdir(folder):
+        raise UsageError(f"cannot write {output}: no such directory {folder}")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write {output}: {folder} is not writable")
 
 
 def _write(text: str, output: Optional[str]) -> None:
     if output is None or output == "-":
         sys.stdout.write(text)
         return
-    with open(output, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
+    try:
+        with open(output, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .differences._doctor import run_doctor
-    from .differences._report import format_report
     from .differences._schema import validate
+    from .differences._text import format_report, use_colour
 
+    _check_output(args.json)
     report = run_doctor(method=args.method, jobs=args.jobs, only=args.only, progress=sys.stderr)
     errors = validate(report)
     if errors:  # a bug in compat, not in the user's setup
         sys.stderr.write("compat: the report breaks its own schema:\n  " + "\n  ".join(errors))
         return 2
-    import shutil
-
-    text = format_report(report, min(160, shutil.get_terminal_size((140, 24)).columns))
+    out = sys.stderr if args.json == "-" else sys.stdout
+    text = format_report(report, _width(), show_all=args.all, colour=use_colour(out))
     if args.json == "-":
         sys.stderr.write(text)
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
@@ -68,21 +96,40 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             _write(json.dumps(report, indent=2) + "\n", args.json)
             sys.stdout.write(f"report written to {args.json}\n")
     broken = report["summary"]["error"] + report["summary"]["timeout"]
-    return 1 if args.strict and broken else 0
+    if args.strict and broken:
+        return 1
+    return 1 if args.exit_code and report["summary"]["differs"] else 0
+
+
+def _width() -> int:
+    """The terminal's width (``COLUMNS`` wins), 80 when there is none, at most 120."""
+    import shutil
+
+    return min(120, shutil.get_terminal_size((80, 24)).columns)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .differences._text import explain
+
+    for i, id in enumerate(args.ids):
+        sys.stdout.write(("\n" if i else "") + explain(id, _width()))
+    return 0
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from .differences._report import diff_markdown, diff_reports
 
+    if len(args.reports) < 2:
+        raise UsageError("diff needs at least two reports (doctor --json FILE writes one)")
+    if len(args.reports) > 2 and not args.markdown:
+        raise UsageError("diff compares two reports (use --markdown for more)")
+    _check_output(args.output)
     reports = [(path, _load(path)) for path in args.reports]
     if args.markdown:
-        _write(diff_markdown(reports, show_all=args.all), args.output)
-        changed = 1
+        text, changed = diff_markdown(reports, show_all=args.all)
     else:
-        if len(reports) != 2:
-            raise SystemExit("compat: diff compares two reports (use --markdown for more)")
         text, changed = diff_reports(reports[0][1], reports[1][1], show_all=args.all)
-        _write(text, args.output)
+    _write(text, args.output)
     return 1 if args.exit_code and changed else 0
 
 
@@ -90,6 +137,7 @@ def cmd_differences(args: argparse.Namespace) -> int:
     from .differences import all_differences
     from .differences._markdown import render_markdown
 
+    _check_output(args.output)
     entries = all_differences()
     if args.markdown or args.check:
         text = render_markdown(entries)
@@ -102,7 +150,7 @@ def cmd_differences(args: argparse.Namespace) -> int:
             with open(args.check, encoding="utf-8") as f:
                 current = f.read()
         except OSError as exc:
-            raise SystemExit(f"compat: cannot read {args.check}: {exc.strerror or exc}") from None
+            raise UsageError(f"cannot read {args.check}: {exc.strerror or exc}") from None
         if current.replace("\r\n", "\n") != text:
             sys.stderr.write(
                 f"compat: {args.check} is stale; regenerate it with `python -m compat "
@@ -117,6 +165,7 @@ def cmd_differences(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     from .differences._schema import SCHEMA
 
+    _check_output(args.output)
     _write(json.dumps(SCHEMA, indent=2) + "\n", args.output)
     return 0
 
@@ -133,7 +182,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             errors = [f"cannot read: {exc}"]
         if errors:
             status = 1
-            sys.stdout.write(f"{path}: {len(errors)} problem(s)\n  " + "\n  ".join(errors) + "\n")
+            found = _plural(len(errors), "problem")
+            sys.stdout.write(f"{path}: {found}\n  " + "\n  ".join(errors) + "\n")
         else:
             sys.stdout.write(f"{path}: valid\n")
     return status
@@ -145,13 +195,24 @@ def cmd_check(args: argparse.Namespace) -> int:
     return run_check(args.paths, args.format)
 
 
+def _prog() -> str:
+    """``compat`` for the console script, ``python -m compat`` otherwise."""
+    import os
+
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return "compat" if name in ("compat", "compat.exe", "compat-script.py") else "python -m compat"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m compat",
+        prog=_prog(),
         description="compat: portable processes; what differs between Linux, macOS and Windows.",
         epilog=USAGE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"compat {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -163,9 +224,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--method", help="start method for probes not about one (default: compat's choice)"
     )
     p.add_argument("--jobs", type=int, help="worker processes (default: usable CPUs + 1, 2 to 4)")
-    p.add_argument("--only", nargs="+", metavar="ID", help="run only these entries")
+    p.add_argument(
+        "--only", nargs="+", metavar="ID", help="run only these entries or areas (POOL-04, POOL)"
+    )
+    p.add_argument(
+        "--all", action="store_true", help="list every entry, not only what differs here"
+    )
     p.add_argument("--strict", action="store_true", help="exit 1 if a probe errors or times out")
+    p.add_argument("--exit-code", action="store_true", help="exit 1 when an entry differs here")
     p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("explain", help="show one entry in full: sources, probe, what compat does")
+    p.add_argument("ids", nargs="+", metavar="ID", help="a difference id, e.g. POOL-04")
+    p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("diff", help="show where two platforms' doctor reports differ")
     p.add_argument("reports", nargs="+", metavar="REPORT.json")
@@ -206,9 +277,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The ``compat`` console script and ``python -m compat``. Exit status: 0 ok, 1 a
+    finding or difference (``check``; ``diff``/``doctor`` with ``--exit-code``), 2 a usage
+    or input error, always with one line on stderr."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except UsageError as exc:
+        sys.stderr.write(f"compat: {exc}\n")
+        return 2
     except KeyError as exc:  # an unknown difference id in --only
         sys.stderr.write(f"compat: {exc.args[0]}\n")
         return 2

@@ -169,7 +169,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             raise ValueError(f"@pytest.mark.start_methods: {exc}") from None
         if marked is None:
             raise ValueError("@pytest.mark.start_methods needs at least one start method")
-    if marked is None and "_compat_start_method_requested" not in metafunc.fixturenames:
+    if marked is None and not _plugin_start_method_in_use(metafunc):
         return
     params = [
         pytest.param(
@@ -180,6 +180,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         )
     ]
     metafunc.parametrize("_compat_start_method", params, indirect=True)
+
+
+def _plugin_start_method_in_use(metafunc: pytest.Metafunc) -> bool:
+    """Whether the test's ``start_method`` is the plugin's, directly or through
+    overrides that request it (``def start_method(start_method)`` in a conftest).
+    pytest 9 puts the plugin fixture's own request in the test's closure; pytest 8
+    (the last on CPython 3.9) does not follow an override to the fixture it builds
+    on, so the chain of definitions is walked here too."""
+    if "_compat_start_method_requested" in metafunc.fixturenames:
+        return True
+    defs = getattr(metafunc, "_arg2fixturedefs", {}).get("start_method") or ()
+    for fixturedef in reversed(defs):
+        if getattr(fixturedef.func, "__module__", None) == __name__:
+            return True
+        if "start_method" not in fixturedef.argnames:
+            return False  # an override that does not build on the one before it
+    return False
 
 
 @pytest.fixture(autouse=True)

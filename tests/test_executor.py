@@ -331,5 +331,5 @@ def test_a_map_chunk_is_numbered_one_way(make_executor: ExecutorFactory) -> None
     ex = make_executor(1)
     with pytest.raises(BrokenProcessPool) as info:
         list(ex.map(t.exit_on, range(10), [7] * 10, chunksize=2))
-    assert info.value.task == "map chunk 3 (2 item(s)): exit_on"
+    assert info.value.task == "map chunk 3 (2 items): exit_on"
     assert "task #" not in str(info.value)

@@ -757,7 +757,7 @@ def test_a_task_is_numbered_one_way(make_pool: PoolFactory) -> None:
     p = make_pool(1)
     with pytest.raises(ChildError) as info:
         p.starmap(t.exit_on, [(i, 7) for i in range(10)], chunksize=2)
-    assert info.value.task == "starmap chunk 3 (2 item(s)): exit_on"
+    assert info.value.task == "starmap chunk 3 (2 items): exit_on"
     assert "task #" not in str(info.value)
     with pytest.raises(ChildError) as info:
         list(p.imap(t.os_exit, [5]))

@@ -89,7 +89,8 @@ class Task:
             if self.label.startswith("imap"):
                 return f"{self.label} item {self.index}: {name}{args}"
             return f"{self.label} task #{self.seq}: {name}{args}"
-        return f"{self.label} chunk {self.index} ({self.args} item(s)): {name}"
+        items = "1 item" if self.args == 1 else f"{self.args} items"
+        return f"{self.label} chunk {self.index} ({items}): {name}"
 
 
 if TYPE_CHECKING:

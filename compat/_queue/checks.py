@@ -73,7 +73,8 @@ def check_timeout(timeout: Any) -> Optional[float]:
 
 
 def lost_error(pid: int, unsent: int) -> ChildError:
-    lost = f"; up to {unsent} item(s) it put were not sent" if unsent else ""
+    items = "1 item it put was" if unsent == 1 else f"{unsent} items it put were"
+    lost = f"; up to {items} not sent" if unsent else ""
     return ChildError(
         f"a process that put items on this queue (pid {pid}) ended without closing it{lost}. "
         "Every item it sent was delivered before this error",

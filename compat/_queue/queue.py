@@ -321,8 +321,10 @@ class Queue(EndOfStreamMixin):
     def _read_own_pending(self) -> Any:
         # get_nowait() right after put() in this process: the item is counted by
         # qsize() but may still be on its way through the feeder thread (always
-        # so on Windows). Give it a moment instead of raising Empty (IPC-03).
-        end = time.monotonic() + 1.0
+        # so on Windows). Give it time instead of raising Empty (IPC-03): 1 s was
+        # not enough for a 500-item burst on a 2-core machine at load 10 (CI); the
+        # bound only matters if the feeder thread cannot run at all.
+        end = time.monotonic() + 5.0
         while self._sender.pending() and time.monotonic() < end:
             if self._transport.poll(0.005):
                 break

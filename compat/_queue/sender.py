@@ -304,7 +304,8 @@ def _report_stall(unsent: int) -> None:
         pass
     msg = (
         f"compat.Queue: {name} (pid {os.getpid()}) is waiting for a reader: "
-        f"{unsent} item(s) it put cannot enter the queue's pipe, which is full. "
+        f"{unsent} item{'' if unsent == 1 else 's'} it put cannot enter the queue's pipe, "
+        "which is full. "
         "It exits once they are read; a process that join()s it before reading the "
         "queue waits forever (read the queue first, then join).\n"
     )

@@ -1,11 +1,9 @@
-"""Doctor reports as text, and the differences between reports of two or more platforms."""
+"""The differences between reports of two or more platforms."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
-
-from ._model import AREAS, STATUSES
 
 WIDTH = 110
 
@@ -19,50 +17,6 @@ def label(report: dict[str, Any]) -> str:
     """A short name for a report's platform: ``"Linux, CPython 3.11.7, fork"``."""
     p = report["platform"]
     return f"{p['os']}, {p['implementation']} {p['python']}, {report['probe_method']}"
-
-
-def header_lines(report: dict[str, Any]) -> list[str]:
-    p, sm, cpu = report["platform"], report["start_methods"], report["cpu"]
-    default = sm["stdlib_default"] or "unknown"
-    counts = ", ".join(f"{k} {v}" for k, v in cpu.items() if k != "usable" and v is not None)
-    decision = sm["compat"]
-    return [
-        f"compat doctor {report['compat_version']}: {p['os']} {p['release']} {p['machine']}, "
-        f"{p['implementation']} {p['python']}",
-        f"  executable      {p.get('executable', '')}",
-        f"  start methods   {', '.join(sm['available'])} (standard library default: {default})",
-        f"  compat chooses  {decision['method']} ({decision['source']}): {decision['reason']}",
-        f"  CPUs            {cpu['usable']} usable ({counts})",
-        f"  probes use      {report['probe_method']}, unless an entry is about another method",
-    ]
-
-
-def format_report(report: dict[str, Any], width: int = WIDTH) -> str:
-    """The readable report: the platform, then one line per difference by area, each
-    at most ``width`` characters (at least 100)."""
-    width = max(100, width)
-    lines = header_lines(report)
-    by_area: dict[str, list[dict[str, Any]]] = {}
-    for r in report["results"]:
-        by_area.setdefault(r["area"], []).append(r)
-    for area, (title, _modules) in AREAS.items():
-        if area not in by_area:
-            continue
-        lines += ["", f"{area}: {title}"]
-        for r in by_area[area]:
-            room = 46 + (width - 100) // 3
-            head = f"  {r['id']:<9} {r['status']:<14} {_clip(r['title'], room):<{room}}"
-            lines.append(f"{head}  {_clip(r['detail'], width - len(head) - 2)}")
-    s = report["summary"]
-    ran = sum(1 for r in report["results"] if r["ran"])
-    lines += [
-        "",
-        f"{len(report['results'])} differences: "
-        + ", ".join(f"{s[k]} {k}" for k in STATUSES)
-        + f"; {ran} probes ran in {report['seconds']:.1f} s",
-        "supported = not affected here; differs = affected here; details: docs/os-differences.md",
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def _observed(r: dict[str, Any]) -> str:
@@ -109,9 +63,12 @@ def diff_reports(
     return "\n".join(lines) + "\n", changed
 
 
-def diff_markdown(reports: list[tuple[str, dict[str, Any]]], *, show_all: bool = False) -> str:
-    """A Markdown table of statuses, one column per report, for CI summaries. A ``*``
-    marks a status whose observed value differs from the first report's."""
+def diff_markdown(
+    reports: list[tuple[str, dict[str, Any]]], *, show_all: bool = False
+) -> tuple[str, int]:
+    """A Markdown table of statuses, one column per report, for CI summaries, and the
+    number of entries that differ. A ``*`` marks a status whose observed value differs
+    from the first report's."""
     results = [{r["id"]: r for r in rep["results"]} for _n, rep in reports]
     ids: list[str] = []
     for res in results:
@@ -120,17 +77,21 @@ def diff_markdown(reports: list[tuple[str, dict[str, Any]]], *, show_all: bool =
         "| ID | Difference | " + " | ".join(label(rep) for _n, rep in reports) + " |",
         "|---|---|" + "---|" * len(reports),
     ]
-    shown = 0
+    shown = changed = 0
     for i in ids:
         row = [res.get(i) for res in results]
         statuses = [r["status"] if r else "(absent)" for r in row]
         seen = [_observed(r) if r else None for r in row]
-        if not show_all and len(set(statuses)) == 1 and len(set(seen)) == 1:
+        same = len(set(statuses)) == 1 and len(set(seen)) == 1
+        changed += not same
+        if same and not show_all:
             continue
         shown += 1
         cells = [s + (" *" if o != seen[0] else "") for s, o in zip(statuses, seen)]
         title = next(r for r in row if r)["title"].replace("|", "\\|")
         lines.append(f"| {i} | {title} | " + " | ".join(cells) + " |")
     files = ", ".join(name for name, _rep in reports)
-    lines += ["", f"{shown} of {len(ids)} entries shown (from {files})."]
-    return "\n".join(lines) + "\n"
+    if not shown:
+        lines = ["No entry differs."]
+    lines += ["", f"{shown} of {len(ids)} entries shown, {changed} differ (from {files})."]
+    return "\n".join(lines) + "\n", changed
