@@ -32,6 +32,12 @@ PRIVATE: dict[str, tuple[str, str, str, str]] = {
     for path in paths.split("|")
     for kind in ["code" if " " in path else "attr"]
 }
+PRIVATE["_pickle"] = (
+    "pickle",
+    "from _pickle import (",
+    "a lean spawn child pickles through _pickle: importing pickle imports re and enum",
+    "source",
+)
 PRIVATE["_signal"] = (
     "signal",
     "from _signal import *",
@@ -43,6 +49,7 @@ __all__ = [
     "PRIVATE",
     "ChildHooks",
     "block_signals",
+    "c_pickle",
     "ignore_sigint",
     "join_threads",
     "restore_sigint",
@@ -137,3 +144,13 @@ def ignore_sigint() -> Any:
 def restore_sigint(handler: Any) -> None:
     c: Any = importlib.import_module("_signal")
     c.signal(c.SIGINT, handler)
+
+
+def c_pickle() -> Any:
+    """What has ``pickle``'s ``dumps`` and ``loads`` (they are the C accelerator's):
+    ``_pickle``, whose import costs a fresh child a third of ``pickle``'s (that also
+    imports re and enum); ``pickle`` itself where there is no accelerator."""
+    try:
+        return importlib.import_module("_pickle")
+    except ImportError:  # pragma: no cover - CPython always has it
+        return importlib.import_module("pickle")

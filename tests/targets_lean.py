@@ -96,7 +96,7 @@ def site_state() -> dict[str, Any]:
 def heavy_modules() -> list[str]:
     """The modules a lean child should not need, among those it has imported (not
     enum: pickle imports re, which imports it)."""
-    heavy = ("typing", "dataclasses", "inspect", "ast", "multiprocessing", "logging")
+    heavy = ("typing", "dataclasses", "inspect", "ast", "enum", "multiprocessing", "logging")
     return sorted(m for m in sys.modules if m.split(".")[0] in heavy)
 
 

@@ -183,7 +183,7 @@ def frame(data: bytes) -> bytes:
 
 
 def _loads(data: bytes) -> Any:
-    import pickle
+    from .outcome import pickle  # the C accelerator: see compat._stdlib_child.c_pickle
 
     return pickle.loads(data)
 

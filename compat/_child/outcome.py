@@ -11,8 +11,13 @@ of compat, and ``multiprocessing`` only to pickle what plain pickle cannot.
 
 from __future__ import annotations
 
-import pickle
 import sys
+
+from .._stdlib_child import c_pickle
+
+pickle: Any = c_pickle()  # pickle's dumps and loads, without pickle.py's imports
+#: The highest protocol (``pickle.HIGHEST_PROTOCOL``), as dumps() understands it.
+HIGHEST = -1
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,10 +33,10 @@ def dumps(obj: Any) -> bytes:
     plain pickle where multiprocessing is not loaded: no object of it can exist then,
     and no reducer was registered (a lean spawn child need not import it to answer)."""
     if "multiprocessing.reduction" not in sys.modules:
-        return pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+        return bytes(pickle.dumps(obj, HIGHEST))
     from multiprocessing.reduction import ForkingPickler
 
-    return bytes(ForkingPickler.dumps(obj, pickle.HIGHEST_PROTOCOL))
+    return bytes(ForkingPickler.dumps(obj, HIGHEST))
 
 
 def child_main(
@@ -66,7 +71,7 @@ def child_main(
 #: Results whose pickle needs none of ForkingPickler's reducers (the common case:
 #: pickle.dumps is several times cheaper to set up, which a fork child feels).
 PLAIN = frozenset({type(None), bool, int, float, str, bytes})
-OK_NONE = pickle.dumps((OK, None), pickle.HIGHEST_PROTOCOL)
+OK_NONE = pickle.dumps((OK, None), HIGHEST)
 
 
 def call_and_report(
@@ -93,7 +98,7 @@ def call_and_report(
         if value is None:
             payload = OK_NONE
         elif type(value) in PLAIN:
-            payload = pickle.dumps((OK, value), pickle.HIGHEST_PROTOCOL)
+            payload = pickle.dumps((OK, value), HIGHEST)
         else:
             payload = dumps((OK, value))
     except BaseException as exc:  # a __reduce__ calling sys.exit() included
