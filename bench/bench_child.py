@@ -1,29 +1,37 @@
 """spawn_child beside the standard library: start+join of a trivial child.
 
-Run: python bench/bench_child.py [--repeat N]
+Run: python bench/bench_child.py [--repeat N] [--big N]
 
 Prints medians per start method and the ratios the design goals are stated in:
 - spawn_child fork path vs raw os.fork + waitpid (goal: within 1.2x);
-- spawn_child spawn path vs multiprocessing spawn Process (goal: at most 0.5x);
-- `import compat` over a bare interpreter (goal: under 5 ms).
+- spawn_child spawn path vs multiprocessing spawn Process (goal: at most 0.5x), and
+  a bare ``python -I -S -c pass`` beside it (the floor of any spawn);
+- spawn_child spawn with a warm spare interpreter (``compat.set_spares(1)``; goal: at
+  most 3 ms), a spare being ready before each start;
+- `import compat` over a bare interpreter (goal: under 5 ms);
+- fork from a parent holding ``--big`` small objects, the child running a full
+  collection: the fast path with and without its ``gc.freeze`` beside a bare
+  ``os.fork`` running the same target.
 All rows are measured in this one run, interleaved, so load affects them alike.
+
+Spawn children re-run this file as ``__mp_main__`` (as in any program), so it imports
+only ``os``, ``sys``, ``time`` and compat at the top: both multiprocessing's spawn and
+compat's lean spawn then find the same light ``__main__``.
 """
 
 from __future__ import annotations
 
-import argparse
-import multiprocessing
 import os
-import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
-from typing import Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import compat
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
 
 
 def noop() -> None:
@@ -37,7 +45,25 @@ def raw_fork() -> None:
     os.waitpid(pid, 0)
 
 
+def allocate() -> None:
+    """A target that runs a full collection (as any library calling gc.collect() does,
+    or enough allocation when the parent was close to one)."""
+    import gc
+
+    gc.collect()
+
+
+def raw_fork_allocating() -> None:
+    pid = os.fork()
+    if pid == 0:
+        allocate()
+        os._exit(0)
+    os.waitpid(pid, 0)
+
+
 def mp_process(method: str) -> Callable[[], None]:
+    import multiprocessing
+
     ctx = multiprocessing.get_context(method)
 
     def run() -> None:
@@ -58,8 +84,10 @@ def compat_child(method: str) -> Callable[[], None]:
 
 
 def interpreter(code: str) -> Callable[[], None]:
+    import subprocess
+
     cmd = [sys.executable, "-c", code]
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
     def run() -> None:
         subprocess.run(cmd, check=True, env=env)
@@ -67,7 +95,74 @@ def interpreter(code: str) -> Callable[[], None]:
     return run
 
 
+def bare_interpreter() -> Callable[[], None]:
+    import subprocess
+
+    cmd = [sys.executable, "-I", "-S", "-c", "pass"]
+
+    def run() -> None:
+        subprocess.run(cmd, check=True)
+
+    return run
+
+
+def warm_spare_row(repeat: int) -> float:
+    """Median start+join (ms) of a spawn child handed to a warm spare, a spare being
+    ready before each start (the replacement starts in the background meanwhile)."""
+    import statistics
+
+    from compat._child import spares
+
+    ctx = compat.get_context("spawn")
+    compat.set_spares(1)
+    samples = []
+    try:
+        for i in range(repeat + 1):
+            deadline = time.monotonic() + 30
+            while not spares._idle and time.monotonic() < deadline:
+                time.sleep(0.005)
+            time.sleep(0.05)  # let it finish its warm-up imports
+            t0 = time.perf_counter()
+            ctx.spawn_child(noop).result()
+            if i:  # the first one warms up the parent
+                samples.append(time.perf_counter() - t0)
+    finally:
+        compat.set_spares(0)
+    return statistics.median(samples) * 1000
+
+
+def big_parent_rows(objects: int, repeat: int) -> dict[str, float]:
+    """Fork start+join of an allocating child from a parent holding ``objects`` small
+    containers: bare os.fork, the fast path, and the fast path without gc.freeze."""
+    from compat._native import forkproc
+
+    ctx = compat.get_context("fork")
+    held = [[i] for i in range(objects)]
+
+    def fast() -> None:
+        ctx.spawn_child(allocate).result()
+
+    def unfrozen() -> None:
+        forkproc.FREEZE_IN_CHILD = False
+        try:
+            fast()
+        finally:
+            forkproc.FREEZE_IN_CHILD = True
+
+    k = f"{objects // 1000}k objects"
+    cases = {
+        f"{k}: os.fork+waitpid, gc.collect()": raw_fork_allocating,
+        f"{k}: spawn_child fork": fast,
+        f"{k}: spawn_child fork without gc.freeze": unfrozen,
+    }
+    results = measure(cases, repeat)
+    del held
+    return results
+
+
 def measure(cases: dict[str, Callable[[], None]], repeat: int) -> dict[str, float]:
+    import statistics
+
     samples: dict[str, list[float]] = {name: [] for name in cases}
     for fn in cases.values():  # warm up (forkserver start, imports)
         fn()
@@ -80,8 +175,13 @@ def measure(cases: dict[str, Callable[[], None]], repeat: int) -> dict[str, floa
 
 
 def main() -> None:
+    import argparse
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument(
+        "--big", type=int, default=1_000_000, help="objects the large parent holds (0: skip)"
+    )
     opts = parser.parse_args()
     methods = compat.available_start_methods()
     cases: dict[str, Callable[[], None]] = {}
@@ -91,6 +191,7 @@ def main() -> None:
         cases[f"mp {m} Process"] = mp_process(m)
         cases[f"compat {m} spawn_child"] = compat_child(m)
     startup = {
+        "bare python -I -S -c pass": bare_interpreter(),
         "bare interpreter": interpreter("pass"),
         "import compat": interpreter("import compat"),
         "import multiprocessing": interpreter("import multiprocessing"),
@@ -103,6 +204,9 @@ def main() -> None:
         print("  note: PYTHONDONTWRITEBYTECODE is set: spawned children compile compat from source")
     results = measure(cases, opts.repeat)
     results.update(measure(startup, opts.repeat))
+    results["compat spawn spawn_child, warm spare"] = warm_spare_row(opts.repeat)
+    if opts.big and "fork" in methods:
+        results.update(big_parent_rows(opts.big, max(5, opts.repeat // 3)))
     width = max(map(len, results))
     for name, ms in results.items():
         print(f"  {name:<{width}}  {ms:8.2f} ms")
@@ -114,6 +218,10 @@ def main() -> None:
         print(f"  spawn_child fork / mp fork Process        {r:5.2f}x")
     r = results["compat spawn spawn_child"] / results["mp spawn Process"]
     print(f"  spawn_child spawn / mp spawn Process      {r:5.2f}x  (goal <= 0.5x)")
+    r = results["compat spawn spawn_child"] / results["bare python -I -S -c pass"]
+    print(f"  spawn_child spawn / bare python -I -S     {r:5.2f}x")
+    ms = results["compat spawn spawn_child, warm spare"]
+    print(f"  spawn_child spawn with a warm spare       {ms:5.2f} ms (goal <= 3 ms)")
     if "forkserver" in methods:
         r = results["compat forkserver spawn_child"] / results["mp forkserver Process"]
         print(f"  spawn_child forkserver / mp forkserver    {r:5.2f}x")

@@ -67,6 +67,7 @@ _LAZY = {
     "parent_process": "_default_api",
     "set_executable": "_default_api",
     "set_forkserver_preload": "_default_api",
+    "set_spares": "_child.spares",
     "spawn_child": "_default_api",
     # pools and consumers
     "BrokenProcessPool": "_pool.executor",
@@ -179,6 +180,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from ._child.child import Child, RemoteTraceback
     from ._child.consumer import Consumer, spawn_consumer
     from ._child.process import Process
+    from ._child.spares import set_spares
     from ._context import (
         AuthenticationError,
         BufferTooShort,

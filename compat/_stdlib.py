@@ -26,7 +26,7 @@ from collections import namedtuple
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typed views of the names __getattr__ resolves at run time
     from concurrent.futures.process import _RemoteTraceback as ExecutorRemoteTraceback
-    from multiprocessing.context import assert_spawning, get_spawning_popen
+    from multiprocessing.context import assert_spawning, get_spawning_popen, set_spawning_popen
     from multiprocessing.pool import IMapIterator, MapResult
     from multiprocessing.resource_tracker import ensure_running as ensure_resource_tracker
     from multiprocessing.util import Finalize, is_exiting, register_after_fork
@@ -59,6 +59,7 @@ __all__ = [
     "resolve",
     "semlock_of",
     "set_process_call",
+    "set_spawning_popen",
     "skip_popen_sigint_wait",
     "start_popen",
     "subprocess_fast_paths",
@@ -241,6 +242,13 @@ PRIVATE_NAMES: dict[str, PrivateName] = {
         "source",
     ),
 }
+
+# The names compat._stdlib_child uses (the second home of private names: what the
+# children compat starts itself need, kept out of this module's imports).
+PRIVATE_NAMES.update(
+    (alias, PrivateName(*entry))
+    for alias, entry in importlib.import_module(__name__ + "_child").PRIVATE.items()
+)
 
 # The Connection frame layout (PRIVATE_NAMES["Connection frame"]).
 CONNECTION_HEADER = struct.Struct("!i")

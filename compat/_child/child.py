@@ -1,30 +1,29 @@
 """``spawn_child`` and the :class:`Child` handle.
 
-The child runs ``target(*args, **kwargs)`` inside :func:`_child_main`, which sends
-one message back through a one-way pipe: the return value, the exception (type,
-message, traceback, and the object itself when it pickles), or the ``sys.exit``
-code. The parent reads that pipe while it waits, so a large result never blocks
-the child's exit (the "join before draining" deadlock of research IPC-05).
+The child runs ``target(*args, **kwargs)`` and sends one message back through a
+one-way pipe (:mod:`compat._child.outcome`): the return value, the exception (type,
+message, traceback, and the object itself when it pickles), or the ``sys.exit`` code.
+The parent reads that pipe while it waits, so a large result never blocks the child's
+exit (the "join before draining" deadlock of research IPC-05).
 """
 
 from __future__ import annotations
 
 import pickle
-import sys
 import threading
 import time
 
 from .._errors import ChildError, ChildTimeout, SpawnError, signal_name
 from .._exitcodes import normalize_exitcode
-from .._native.threads import (
-    async_signals_blocked,
-    exit_interrupted,
-    main_thread_slice,
-    stop_started,
-    unblock_async_signals,
-)
+from .._native.threads import async_signals_blocked, main_thread_slice, stop_started
+from .._native.waiting import wait_ready
 from .._platform import WINDOWS
 from .logs import flush as flush_logs
+from .outcome import EXIT as _EXIT
+from .outcome import OK as _OK
+from .outcome import RAISED as _RAISED
+from .outcome import child_main as _child_main
+from .outcome import name_of as _name_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,7 +34,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Child", "start_child"]
 
-_OK, _RAISED, _EXIT = "ok", "raised", "exit"
+#: Seconds a wait watches only the child's end before it also drains the result pipe
+#: (a message larger than the pipe's buffer makes the child wait this long at most).
+DRAIN_AFTER = 0.002
 
 #: Seconds a child may take to end after a Ctrl+C interrupted a wait on it, before
 #: it is killed.
@@ -55,100 +56,24 @@ class RemoteTraceback(Exception):
         return f'\n"""\n{self.tb}"""'
 
 
-def _dumps(obj: Any) -> bytes:
-    from multiprocessing.reduction import ForkingPickler
-
-    return bytes(ForkingPickler.dumps(obj, pickle.HIGHEST_PROTOCOL))
-
-
-def _child_main(
-    conn: Any,
-    target: Callable[..., Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    lifeline: Any = None,
-    logs: Any = None,
-) -> None:
-    """Runs in the child: call the target, send one message describing the outcome.
-    ``lifeline`` ends the child as soon as the parent process is gone; ``logs``
-    forwards its log records to the parent (:mod:`compat._child.logs`)."""
-    try:
-        unblock_async_signals()  # its start left them blocked (compat._native.threads)
-        if lifeline is not None:
-            lifeline.arm()
-    except KeyboardInterrupt:  # a Ctrl+C that came while it started
-        exit_interrupted()
-    if logs is not None:
-        from .logs import install
-
-        install(logs)
-    try:
-        try:
-            value = target(*args, **kwargs)
-        except SystemExit as exc:
-            code = exc.code
-            conn.send_bytes(_dumps((_EXIT, code if isinstance(code, int) or code is None else 1)))
-            raise
-        except BaseException as exc:
-            conn.send_bytes(_dumps((_RAISED, *_describe(exc))))
-            # Exit code 1 as the standard library gives an uncaught exception; the
-            # parent reports the traceback, so the child does not print it too.
-            sys.exit(1)
-        try:
-            payload = _dumps((_OK, value))
-        except BaseException as exc:  # a __reduce__ calling sys.exit() included
-            import traceback
-
-            tb = traceback.format_exc()
-            message = (
-                f"the return value of {_name_of(target)} could not be pickled to send it "
-                f"back: {type(exc).__name__}: {exc}"
-            )
-            conn.send_bytes(_dumps((_RAISED, "pickle.PicklingError", message, tb, None)))
-            sys.exit(1)
-        conn.send_bytes(payload)
-    finally:
-        conn.close()
-
-
-def _describe(exc: BaseException) -> tuple[str, str, str, Optional[bytes]]:
-    import traceback
-
-    cls = type(exc)
-    qualname = (
-        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
-    )
-    tb = "".join(traceback.format_exception(cls, exc, exc.__traceback__))
-    blob: Optional[bytes]
-    try:
-        data = _dumps(exc)
-        pickle.loads(data)  # must also rebuild, or the parent gets nothing useful
-        blob = data
-    except Exception:
-        blob = None
-    return qualname, str(exc), tb, blob
-
-
-def _name_of(target: Any) -> str:
-    return str(getattr(target, "__qualname__", None) or getattr(target, "__name__", repr(target)))
-
-
 def start_child(
     ctx: Context, target: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Child:
     """Start a child under ``ctx``; the implementation of ``spawn_child``."""
     if not callable(target):
         raise TypeError(f"spawn_child() needs a callable target, not {type(target).__name__}")
+    method = ctx.method
+    if method == "fork":  # the fast path: no imports, no lookups it can avoid
+        return (_FORK_START or _fork_start())(ctx, target, args, kwargs)
     from .main_checks import check_main_guard, main_file_fixup
     from .preflight import check_spawnable
 
-    method = ctx.method
     decision = ctx.decision
-    what = f"a child running {_name_of(target)}"
+    name = _name_of(target)
+    what = f"a child running {name}"
     try:
         check_main_guard(method, what)
-        if method != "fork":
-            target, args, kwargs = check_spawnable(method, target, args, kwargs, what=what)
+        target, args, kwargs = check_spawnable(method, target, args, kwargs, what=what)
     except SpawnError as exc:
         from .._platform import PlatformFacts
         from .._policy import fork_instead
@@ -156,10 +81,14 @@ def start_child(
         forked = fork_instead(ctx.decision, str(exc), PlatformFacts.current())
         if forked is None:
             raise
-        ctx, decision = ctx.get_context("fork"), forked  # keeps its other settings
-        method = "fork"
-    if method == "fork":
-        ctx._warn_if_fork_unsafe()
+        fork_ctx = ctx.get_context("fork")  # keeps its other settings
+        return (_FORK_START or _fork_start())(fork_ctx, target, args, kwargs, forked)
+    if method == "spawn":  # the lean path, unless this call needs multiprocessing's
+        from .leanspawn import start_lean_child
+
+        lean = start_lean_child(ctx, target, args, kwargs, name)
+        if lean is not None:
+            return lean
     reader, writer = ctx.mp_context.Pipe(duplex=False)
     # A plain standard-library Process of the context: the checks above already ran.
     from .._native.lifeline import make_lifeline
@@ -185,7 +114,25 @@ def start_child(
     # The child holds its own copy of the write end; closing ours means the
     # reader sees EOF as soon as the child is gone, however it ended.
     writer.close()
-    return Child(process, reader, decision, _name_of(target))
+    return Child(process, reader, decision, name)
+
+
+def _dumps(obj: Any) -> bytes:
+    """``obj`` pickled with ForkingPickler's reducers (what ``Connection.send`` uses)."""
+    from multiprocessing.reduction import ForkingPickler
+
+    return bytes(ForkingPickler.dumps(obj, pickle.HIGHEST_PROTOCOL))
+
+
+_FORK_START: Optional[Callable[..., Child]] = None
+
+
+def _fork_start() -> Callable[..., Child]:
+    global _FORK_START
+    from .fastfork import start_fork_child
+
+    _FORK_START = start_fork_child
+    return start_fork_child
 
 
 class Child:
@@ -217,6 +164,7 @@ class Child:
         self._message: Optional[tuple[Any, ...]] = None
         self._finished = False
         self._killed = False
+        self._draining = False
         self.decision = decision
         self.target_name = target_name
 
@@ -295,27 +243,31 @@ class Child:
             pass
 
     def _wait_locked(self, timeout: Optional[float]) -> bool:
-        from multiprocessing.connection import wait
-
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             while not self._finished:
                 remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                step = main_thread_slice(remaining)
                 waitables = [self._process.sentinel]
-                if self._reader is not None:
+                if self._reader is not None and self._draining:
                     waitables.append(self._reader)
-                ready = wait(waitables, main_thread_slice(remaining))
+                elif self._reader is not None:
+                    # First watch the end alone: a short-lived child's message is then
+                    # read once, after it ended, with one wake-up instead of two.
+                    step = DRAIN_AFTER if step is None else min(step, DRAIN_AFTER)
+                    self._draining = True
+                ready = wait_ready(waitables, step)
                 if self._reader is not None and self._reader in ready:
                     self._read_message()
                 if self._process.sentinel in ready:
-                    if self._reader is not None and self._reader.poll(0):
+                    if self._reader is not None and wait_ready([self._reader], 0):
                         self._read_message()
                     self._process.join()
                     self._finished = True
                     self._close_reader()
                     flush_logs()  # its records are handled before its end is reported
                     break
-                if not ready and remaining is not None:
+                if not ready and deadline is not None and time.monotonic() >= deadline:
                     return False
             return True
 
@@ -367,10 +319,11 @@ class Child:
                 f"child {self.name!r} (pid {self.pid}) running {self.target_name} "
                 f"did not finish within {timeout} seconds; it is still running"
             )
-        message, code = self._message, self.exitcode
-        ident = f"child {self.name!r} (pid {self.pid}, {self.method}) running {self.target_name}"
+        message = self._message
         if message is not None and message[0] == _OK:
             return message[1], None
+        code = self.exitcode
+        ident = f"child {self.name!r} (pid {self.pid}, {self.method}) running {self.target_name}"
         if message is not None and message[0] == _RAISED:
             remote_type, remote_message, remote_tb, blob = message[1:5]
             exception: Optional[BaseException] = None

@@ -85,6 +85,15 @@ class ChildLogs:
             sender.conn.close()
             _listener.add(self._reader)
 
+    def attach_fd(self, fd: int) -> None:
+        """The child writes its records to a pipe it got when it started (a warm spare,
+        compat._child.spares): give that pipe's read end ``fd`` to the listener
+        instead, and close this one's ends."""
+        from multiprocessing.connection import Connection
+
+        self.discard()
+        _listener.add(Connection(fd, writable=False))
+
     def discard(self) -> None:
         """The child did not start: close both ends."""
         sender, self.sender = self.sender, None

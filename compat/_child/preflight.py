@@ -245,12 +245,14 @@ def check_spawnable(
 def check_parts(method: str, parts: list[tuple[str, Any]], *, what: str) -> dict[str, Any]:
     """Check each (path, value) for a ``method`` child; return replacements
     (cloudpickle carriers) by path, or raise :class:`SpawnError`."""
-    cloudpickle = _cloudpickle()
     fixed: dict[str, Any] = {}
     for path, value in parts:
         problem = _pickle_problem(value, method, path)
         if problem is None:
             continue
+        # Only now: importing cloudpickle imports logging (and typing), and a parent
+        # that has logging forwards its children's records (compat._child.logs).
+        cloudpickle = _cloudpickle()
         if cloudpickle is None:
             if isinstance(problem, _Problem):
                 raise SpawnError(f"cannot start {what} with {method}: {path}: {problem}") from None
