@@ -120,14 +120,18 @@ def set_spares(n: int) -> None:
         raise ValueError(f"set_spares() needs a count >= 0, not {n!r}")
     with _cond:
         _wanted = n
+        _cond.notify_all()  # a keeper thread with nothing to keep ends
         while _starting:  # a spare being started is kept or stopped first
             _cond.wait()
         extra = _idle[n:]
         del _idle[n:]
+        worker = _worker if not n else None
     for spare in extra:
         spare.discard()
     if n:
         _refill()
+    elif worker is not None:
+        worker.join(5.0)  # no thread lingers once spares are off
 
 
 def spare_count() -> int:
@@ -266,10 +270,13 @@ def _refill(after: Optional[Spare] = None) -> None:
 
 
 def _work() -> None:
-    global _after, _starting
+    global _after, _starting, _worker
     while True:
         with _cond:
             while len(_idle) >= spare_count():
+                if spare_count() == 0:  # spares off: end; _refill starts a new one
+                    _worker = None
+                    return
                 _cond.wait()
             after, _after = _after, None
             _starting = True
