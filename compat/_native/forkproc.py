@@ -96,6 +96,14 @@ def fork(child_main: Callable[[], int]) -> ForkPopen:
                 if not use_pidfd:
                     os.close(sentinel)
                 code = child_main()
+            except BaseException:  # say why, instead of a silent exit code 1
+                try:
+                    import traceback
+
+                    traceback.print_exc()
+                    sys.stderr.flush()
+                except BaseException:
+                    pass
             finally:
                 os._exit(code)
         if collect:

@@ -82,7 +82,9 @@ def test_producer_killed_mid_stream(ctx: Any, fds: None, rec: Callable[..., Any]
     lost = re.search(r"up to (\d+) items? it put (?:was|were) not sent", message)
     if lost:
         assert len(got) + int(lost.group(1)) >= put_at_kill, (len(got), message, put_at_kill)
-    else:
+    elif "Every item it sent was delivered" not in message:
+        # (That one: killed between items with nothing waiting in its feeder, which a
+        # loaded machine allows; the prefix check above covers what arrived.)
         assert "died in the middle of an item" in message, message
     rec_total = time.monotonic() - start
     assert rec_total < 60, f"{rec_total:.1f} s for the whole stream"
