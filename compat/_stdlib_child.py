@@ -154,3 +154,17 @@ def c_pickle() -> Any:
         return importlib.import_module("_pickle")
     except ImportError:  # pragma: no cover - CPython always has it
         return importlib.import_module("pickle")
+
+
+def keep_tracker_fd(keep: bool) -> None:
+    """Tell the resource tracker's at-fork handler whether the next fork is a
+    multiprocessing child, which reuses the parent's tracker (CPython gh-146313, in
+    3.15 and recent 3.14 releases: ``popen_fork`` sets ``_fork_intent.preserve_fd``
+    around its ``os.fork``; without it the child closes the tracker's pipe and would
+    start a tracker of its own). A no-op on CPythons without it."""
+    import sys
+
+    tracker = sys.modules.get("multiprocessing.resource_tracker")
+    intent = getattr(tracker, "_fork_intent", None)
+    if intent is not None:
+        intent.preserve_fd = keep

@@ -104,19 +104,19 @@ def _fits(text: str, width: int) -> None:
 
 
 def test_doctor_shows_what_differs_and_what_compat_does(report: Path) -> None:
-    only = ("--only", "MAIN-05", "START-01", "--method", "spawn")
+    only = ("--only", "MAIN-05", "START-02", "--method", "spawn")
     out = compat("doctor", *only, env={"COLUMNS": "80"})
     assert out.returncode == 0, out.stderr
     text = out.stdout
     assert "MAIN-05" in text and "AFFECTED" in text
-    assert "START-01" not in text.split("What differs here")[1]  # not affected: not shown
+    assert "START-02" not in text.split("What differs here")[1]  # not affected: not shown
     assert re.search(r"compat (handles|checks|avoids|documents) it", text)
     assert "1 entry of 2" in text
     assert "2 entries:" in text and "2 probes ran" in text
     assert "\x1b[" not in text  # not a terminal: no colour
     _fits(text, 80)
     every = compat("doctor", *only, "--all")
-    assert "START-01" in every.stdout and "not affected" in every.stdout
+    assert "START-02" in every.stdout and "not affected" in every.stdout
 
 
 def test_doctor_plurals_and_link(report: Path) -> None:

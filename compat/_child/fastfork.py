@@ -54,7 +54,7 @@ from .._native.handoff import FrameReader
 from .._native.lifeline import Lifeline, parent_read_fd
 from .._native.threads import exit_interrupted, unblock_async_signals
 from .._stdlib import CONNECTION_HEADER, CONNECTION_LONG_HEADER, CONNECTION_LONG_MARKER
-from .._stdlib_child import ChildHooks, join_threads
+from .._stdlib_child import ChildHooks, join_threads, keep_tracker_fd
 from .child import Child
 from .logs import install as install_logs
 from .logs import open_child_logs
@@ -145,7 +145,11 @@ def start_fork_child(
         state = (record, hooks, hooks.flags(), target, args, kwargs, sender)
         for stream in (sys.stdout, sys.stderr):
             _flush(stream)
-        return fork(lambda: _fork_child_main(reader, writer, arm, unblock, stdin, state))
+        keep_tracker_fd(True)  # as popen_fork: the child keeps the parent's tracker
+        try:
+            return fork(lambda: _fork_child_main(reader, writer, arm, unblock, stdin, state))
+        finally:
+            keep_tracker_fd(False)
 
     try:
         record = ForkProcess(launch)
@@ -174,6 +178,7 @@ def _fork_child_main(
     state: tuple[ForkProcess, ChildHooks, Any, Callable[..., Any], tuple[Any, ...], Any, Any],
 ) -> int:
     """The child's whole life; returns its exit code (see the module's list)."""
+    keep_tracker_fd(False)  # for the target's own forks (popen_fork resets it too)
     os.close(reader)
     record, hooks, flags, target, args, kwargs, sender = state
     try:
