@@ -1015,3 +1015,29 @@ def test_example_generator_consumer(start_method: str) -> None:
         ]
     assert lines[: len(expected)] == expected
     assert re.fullmatch(r"\[CONSUMER\] ran in process \d+, the producer in \d+\.", lines[-1])
+
+
+def test_get_nowait_finds_an_item_the_feeder_finished_writing_during_the_read() -> None:
+    # The race seen in CI: get_nowait() read nothing while this process's feeder was
+    # still writing, then asked whether anything was pending once the write was done,
+    # and raised Empty with the item in the pipe. Whether items were pending is now
+    # asked before the read.
+    q = Queue()
+    try:
+        q.put(5)
+        deadline = time.monotonic() + 30
+        while q._sender.unsent() and time.monotonic() < deadline:
+            time.sleep(0.01)  # written: the item is in the pipe
+        reads: list[Any] = []
+        real_read = q._read
+
+        def read(timeout: Any) -> Any:
+            reads.append(timeout)
+            return None if len(reads) == 1 else real_read(timeout)  # the first: too early
+
+        q._sender.pending = lambda: not reads  # pending until the first read, then written
+        q._read = read
+        assert q.get_nowait() == 5
+    finally:
+        q.close()
+        q.join_thread()

@@ -303,8 +303,12 @@ class Queue(EndOfStreamMixin):
             if not (rlock.acquire(True, timeout) if block else rlock.acquire(False)):
                 raise Empty
             try:
+                # Asked before the read: the feeder may finish writing this process's
+                # items between a read that found nothing and a later question, and
+                # they would be in the pipe unread (Empty with qsize() > 0, seen in CI).
+                own = not block and self._sender.pending()
                 data = self._read(max(0.0, deadline - time.monotonic()) if block else 0.0)
-                if data is None and not block and self._sender.pending():
+                if data is None and (own or (not block and self._sender.pending())):
                     data = self._read_own_pending()
                 if data is None:
                     raise Empty
