@@ -94,6 +94,15 @@ def tracker_pid() -> Any:
     return resource_tracker._resource_tracker._pid
 
 
+def tracker_state() -> Any:
+    """The resource tracker as this process sees it: its pid and whether its pipe is
+    open (CPython 3.14+ forgets the pid in a fork child and keeps only the pipe)."""
+    from multiprocessing import resource_tracker
+
+    tracker = resource_tracker._resource_tracker
+    return tracker._pid, tracker._fd is not None
+
+
 def exit_string() -> None:
     sys.exit("goodbye from the child")
 

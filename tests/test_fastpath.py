@@ -129,9 +129,12 @@ def test_resource_tracker_is_the_parents(ctx: compat.Context) -> None:
     from multiprocessing import resource_tracker
 
     resource_tracker.ensure_running()
-    assert ctx.spawn_child(targets_fastpath.tracker_pid).result(TIMEOUT) == (
-        resource_tracker._resource_tracker._pid
-    )
+    # What the standard library's own fork child sees (3.14+ resets the pid there and
+    # keeps the pipe, gh-146313): the fast path must leave the child the same state.
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        expected = pool.apply(targets_fastpath.tracker_state)
+    assert ctx.spawn_child(targets_fastpath.tracker_state).result(TIMEOUT) == expected
+    assert expected[1], "a fork child keeps the parent's tracker pipe"
 
 
 def test_stdin_is_dev_null(ctx: compat.Context) -> None:
