@@ -226,13 +226,23 @@ def test_task_timeout(pool: Any, executor: Any, client: Any) -> None:
     assert 0.5 <= took < 10, took
     assert info.value.task == "apply_async" and info.value.name.startswith("tcp://")
     assert isinstance(info.value, TimeoutError)
-    client.wait_for_workers(2, timeout=30)
+    _replaced(client, info.value.name)
     assert pool.apply(t.sleep, (0.1,)) == 0.1  # within its limit: fine
     future = executor.submit_with_timeout(0.5, t.sleep, 60)
-    with pytest.raises(compat.ChildTimeout):
+    with pytest.raises(compat.ChildTimeout) as info:
         future.result(30)
-    client.wait_for_workers(2, timeout=30)
+    _replaced(client, info.value.name)
     assert executor.submit(t.square, 3).result(30) == 9
+
+
+def _replaced(client: Any, worker: str) -> None:
+    """Wait until the scheduler has dropped the worker compat ended at a timeout and
+    two workers run again: a task submitted before that may still go to the dying
+    worker and fail with it (a limit docs/dask.md states; seen once in CI)."""
+    deadline = time.monotonic() + 30
+    while worker in client.scheduler_info()["workers"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    client.wait_for_workers(2, timeout=30)
 
 
 def test_unpicklable_arguments_fail_in_the_caller(pool: Any, executor: Any) -> None:
