@@ -37,10 +37,8 @@ from .._errors import ChildError
 from .._native.lifeline import make_lifeline
 from .._native.threads import (
     async_signals_blocked,
-    exit_interrupted,
     main_thread_slice,
     stop_started,
-    unblock_async_signals,
 )
 from .._platform import WINDOWS
 from .._stdlib import Finalize
@@ -308,16 +306,9 @@ def _consumer_main(
     """Runs in the child: create the generator and serve requests until it ends
     (or the producer's process is gone: ``lifeline``). ``logs``: see
     :mod:`compat._child.logs`."""
-    try:
-        unblock_async_signals()  # its start left them blocked (compat._native.threads)
-        if lifeline is not None:
-            lifeline.arm()
-    except KeyboardInterrupt:  # a Ctrl+C that came while it started
-        exit_interrupted()
-    if logs is not None:
-        from .logs import install
+    from .outcome import start_child_side
 
-        install(logs)
+    start_child_side(lifeline, logs)
     try:
         gen = func(*args, **kwargs)
         if not hasattr(gen, "send"):

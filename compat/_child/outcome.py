@@ -39,6 +39,25 @@ def dumps(obj: Any) -> bytes:
     return bytes(ForkingPickler.dumps(obj, HIGHEST))
 
 
+def start_child_side(lifeline: Any, logs: Any) -> None:
+    """What every child compat starts through ``multiprocessing`` does first: take the
+    signals its start left blocked (compat._native.threads), arm its ``lifeline`` and
+    forward its log records (``logs``, :mod:`compat._child.logs`). A Ctrl+C that came
+    while it started ends it quietly (-2)."""
+    from .._native.threads import exit_interrupted, unblock_async_signals
+
+    try:
+        unblock_async_signals()
+        if lifeline is not None:
+            lifeline.arm()
+    except KeyboardInterrupt:
+        exit_interrupted()
+    if logs is not None:
+        from .logs import install
+
+        install(logs)
+
+
 def child_main(
     conn: Any,
     target: Callable[..., Any],
@@ -50,18 +69,7 @@ def child_main(
     """Runs in the child: call the target, send one message describing the outcome.
     ``lifeline`` ends the child as soon as the parent process is gone; ``logs``
     forwards its log records to the parent (:mod:`compat._child.logs`)."""
-    from .._native.threads import exit_interrupted, unblock_async_signals
-
-    try:
-        unblock_async_signals()  # its start left them blocked (compat._native.threads)
-        if lifeline is not None:
-            lifeline.arm()
-    except KeyboardInterrupt:  # a Ctrl+C that came while it started
-        exit_interrupted()
-    if logs is not None:
-        from .logs import install
-
-        install(logs)
+    start_child_side(lifeline, logs)
     try:
         call_and_report(conn.send_bytes, target, args, kwargs)
     finally:
