@@ -395,7 +395,15 @@ def test_ctrl_c_raises_once_and_leaves_nothing(start_method: str, what: str, to:
             os.killpg(proc.pid, signal.SIGINT)
         else:
             proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=WAIT)
+        try:
+            out, err = proc.communicate(timeout=WAIT)
+        except subprocess.TimeoutExpired:
+            # Hung: every thread's stack (the script registers faulthandler on SIGUSR1).
+            proc.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate(timeout=WAIT)
+            pytest.fail(f"no end within {WAIT} s of the SIGINT; stdout {out!r}; stderr:\n{err}")
         left = wait_gone(tree, 2.0)
         assert left == [], f"still running 2 s after the program ended: {left}"
     finally:

@@ -5,12 +5,19 @@ standard library's, which are private there)."""
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, InvalidStateError
-from concurrent.futures import wait as futures_wait
+from concurrent.futures import CancelledError, Future, InvalidStateError
+from concurrent.futures import TimeoutError as FuturesTimeoutError
+from concurrent.futures._base import (
+    CANCELLED,
+    CANCELLED_AND_NOTIFIED,
+    FINISHED,
+    RUNNING,
+)
 
 from .._errors import SpawnError
-from .._native.threads import main_thread_slice
+from .._native.wakeups import Wakeups
 from .._stdlib import ExecutorRemoteTraceback
 from .payload import encode
 from .tasks import Task
@@ -37,23 +44,83 @@ __all__ = [
 
 
 class SignalAwareFuture(Future[_T]):
-    """A ``concurrent.futures.Future`` whose indefinite ``result()`` and
-    ``exception()`` in the main thread still notice Ctrl+C: they wake every
-    ``SIGNAL_CHECK`` seconds to look (see :mod:`compat._native.threads`)."""
+    """A ``concurrent.futures.Future`` whose ``result()`` and ``exception()`` in the
+    main thread survive a Ctrl+C landing anywhere in them.
+
+    An indefinite wait there wakes every ``SIGNAL_CHECK`` seconds to notice a signal
+    that landed in another thread (see :mod:`compat._native.threads`). And the main
+    thread's waits never hold the future's Condition: its ``__enter__`` is Python
+    code, so a KeyboardInterrupt raised just after it acquired the lock keeps the
+    lock, and the manager thread then blocks for ever resolving the future (a hang
+    in ``with executor:``); see :mod:`compat._native.wakeups`. Other threads (which
+    never get a KeyboardInterrupt) wait as the standard library does.
+    """
+
+    _wakeups: Optional[Wakeups] = None  # made by the first main-thread wait
 
     def result(self, timeout: Optional[float] = None) -> _T:
-        self._wait_noticing_signals(timeout)
-        return super().result(timeout)
+        if threading.current_thread() is not threading.main_thread():
+            return super().result(timeout)
+        self._wait_in_main_thread(timeout)
+        if self._state in _CANCELLED:
+            raise CancelledError()
+        error = self._exception
+        if error is not None:
+            try:
+                raise error
+            finally:
+                error = None  # no reference cycle through this frame (as the stdlib)
+        return self._result  # type: ignore[return-value]
 
     def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
-        self._wait_noticing_signals(timeout)
-        return super().exception(timeout)
+        if threading.current_thread() is not threading.main_thread():
+            return super().exception(timeout)
+        self._wait_in_main_thread(timeout)
+        if self._state in _CANCELLED:
+            raise CancelledError()
+        return self._exception
 
-    def _wait_noticing_signals(self, timeout: Optional[float]) -> None:
-        step = main_thread_slice(timeout)
-        if step != timeout:
-            while not self.done():
-                futures_wait([self], timeout=step)
+    def done(self) -> bool:
+        # One attribute read: no Condition (whose __enter__ a Ctrl+C can interrupt).
+        return self._state in _DONE
+
+    def cancel(self) -> bool:
+        if self._state in _STARTED:
+            return False  # the common case (result_or_cancel), without the Condition
+        cancelled = super().cancel()
+        if cancelled:
+            self._wake()
+        return cancelled
+
+    def set_result(self, result: _T) -> None:
+        super().set_result(result)
+        self._wake()
+
+    def set_exception(self, exception: Optional[BaseException]) -> None:
+        super().set_exception(exception)
+        self._wake()
+
+    def _wake(self) -> None:
+        # After the state changed: a waiter that makes _wakeups later sees done().
+        wakeups = self._wakeups
+        if wakeups is not None:
+            wakeups.wake()
+
+    def _wait_in_main_thread(self, timeout: Optional[float]) -> None:
+        if self._state in _DONE:
+            return
+        with _WAKEUPS_LOCK:  # a C lock: ``with`` releases it whatever is raised inside
+            wakeups = self._wakeups
+            if wakeups is None:
+                wakeups = self._wakeups = Wakeups()
+        if not wakeups.wait_until(self.done, timeout):
+            raise FuturesTimeoutError()
+
+
+_WAKEUPS_LOCK = threading.Lock()
+_CANCELLED = (CANCELLED, CANCELLED_AND_NOTIFIED)
+_DONE = (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED)
+_STARTED = (RUNNING, FINISHED)
 
 
 class FutureSink:

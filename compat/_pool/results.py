@@ -14,11 +14,12 @@ from __future__ import annotations
 import collections
 import itertools
 import threading
+import time
 import types
 from multiprocessing import TimeoutError as MpTimeoutError
 from multiprocessing import pool as _mp_pool
 
-from .._native.threads import main_thread_slice
+from .._native.wakeups import Wakeups
 from .._stdlib import IMapIterator as _StdIMapIterator
 from .._stdlib import MapResult as _StdMapResult
 
@@ -66,7 +67,7 @@ class ApplyResult(_mp_pool.ApplyResult[_T]):
         self._callback = callback
         self._error_callback = error_callback
         self._is_ready = False
-        self._waiter: Optional[threading.Event] = None
+        self._waiter: Optional[Wakeups] = None
         self._success = False
         self._value: Any = None
 
@@ -86,13 +87,13 @@ class ApplyResult(_mp_pool.ApplyResult[_T]):
                 return
             waiter = self._waiter
             if waiter is None:
-                waiter = self._waiter = threading.Event()
+                waiter = self._waiter = Wakeups()
             pool = self._pool
         if timeout is None:
             _deadlock_guard(pool)
-        step = main_thread_slice(timeout)
-        while not waiter.wait(step) and step != timeout:
-            pass  # the main thread looked for a Ctrl+C (compat._native.threads)
+        # Not a threading.Event: a Ctrl+C inside its Condition.wait can release a lock
+        # twice (compat._native.wakeups).
+        waiter.wait_until(self.ready, timeout)
 
     def get(self, timeout: Optional[float] = None) -> _T:
         self.wait(timeout)
@@ -121,7 +122,7 @@ class ApplyResult(_mp_pool.ApplyResult[_T]):
             self._is_ready = True
             waiter = self._waiter
         if waiter is not None:
-            waiter.set()
+            waiter.wake()
         self._pool = None
 
 
@@ -193,7 +194,10 @@ class IMapIterator(_IMapBase[_T]):
     def __init__(self, pool: Any, *, flatten: bool = False) -> None:
         self._pool: Any = pool
         self._core = pool._core
-        self._cond = threading.Condition(threading.Lock())
+        # A lock and Wakeups, not a Condition: a Ctrl+C inside Condition.wait can
+        # release the lock twice (compat._native.wakeups).
+        self._lock = threading.Lock()
+        self._wakeups = Wakeups()
         self._job = next(_JOBS)
         self._cache = _register(pool, self._job, self)
         self._items: collections.deque[tuple[bool, Any]] = collections.deque()
@@ -222,57 +226,61 @@ class IMapIterator(_IMapBase[_T]):
     __next__ = next
 
     def _next_item(self, timeout: Optional[float]) -> Any:
-        with self._cond:
-            if not self._items:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if self._items:
+                    ok, value = self._items.popleft()
+                    break
                 if self._index == self._length:
                     self._finished()
                     raise StopIteration
-                if timeout is None:
-                    _deadlock_guard(self)
-                step = main_thread_slice(timeout)
-                while not self._cond.wait(step) and step != timeout:
+            if deadline is None:
+                _deadlock_guard(self)
+                remaining = None
+            else:
+                remaining = max(0.0, deadline - time.monotonic())
+            if not self._wakeups.wait_until(self._has_news, remaining):
+                with self._lock:
                     if self._items or self._index == self._length:
-                        break
-                if not self._items:
-                    if self._index == self._length:
-                        self._finished()
-                        raise StopIteration
-                    raise MpTimeoutError
-            ok, value = self._items.popleft()
+                        continue
+                raise MpTimeoutError
         if ok:
             return value
         raise value
 
+    def _has_news(self) -> bool:
+        return bool(self._items) or self._index == self._length
+
     def _deliver(self, index: int, ok: bool, value: Any) -> None:
-        with self._cond:
+        with self._lock:
             if self._index == index:
                 self._items.append((ok, value))
                 self._index += 1
                 while self._index in self._unsorted:
                     self._items.append(self._unsorted.pop(self._index))
                     self._index += 1
-                self._cond.notify()
             else:
                 self._unsorted[index] = (ok, value)
             if self._index == self._length:
-                self._cond.notify()
                 self._finished()
+        self._wakeups.wake()
 
     def _set_length(self, length: int) -> None:
-        with self._cond:
+        with self._lock:
             self._length = length
             if self._index == self._length:
-                self._cond.notify()
                 self._finished()
+        self._wakeups.wake()
 
 
 class IMapUnorderedIterator(IMapIterator[_T]):
     """The iterator :meth:`compat.Pool.imap_unordered` returns: results as they come."""
 
     def _deliver(self, index: int, ok: bool, value: Any) -> None:
-        with self._cond:
+        with self._lock:
             self._items.append((ok, value))
             self._index += 1
-            self._cond.notify()
             if self._index == self._length:
                 self._finished()
+        self._wakeups.wake()

@@ -5,10 +5,15 @@ still works, and re-raises (exit by KeyboardInterrupt, as an interrupted program
     python interrupted.py pool.map|pool.imap|apply_async|executor.map|result|child|run
 """
 
+import faulthandler
+import signal
 import sys
 import time
 
 import compat
+
+# The test sends SIGUSR1 when the program hangs: every thread's stack goes to stderr.
+faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 
 def slow(x):

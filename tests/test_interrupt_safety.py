@@ -1,0 +1,130 @@
+"""A Ctrl+C that lands anywhere in one of compat's main-thread waits leaves no lock held.
+
+Python raises KeyboardInterrupt in the main thread at the next bytecode boundary
+where it checks for signals, which may be in the middle of the standard library's
+lock juggling: ``concurrent.futures.wait`` acquires each future's lock in a Python
+loop, ``threading.Condition.__enter__`` is Python code around its acquire (a
+future's ``done()`` uses it), and ``Condition.wait`` releases and re-acquires its
+lock in Python code. Interrupted there, the main thread keeps a future's lock (the
+pool's manager thread then blocks for ever setting that future's result, and the
+program hangs in ``with executor:`` instead of exiting; seen in CI once in about
+four runs of ``test_ctrl_c_raises_once_and_leaves_nothing[spawn-executor.map-parent]``),
+or releases a lock it does not hold (RuntimeError instead of KeyboardInterrupt).
+
+Each wait here is interrupted by a real signal (SIGALRM from ``setitimer``, whose
+handler raises KeyboardInterrupt exactly as Python's SIGINT handler does; a timer
+thread's ``pthread_kill`` would need the GIL, so it would only ever interrupt the
+blocking calls) at a random moment, many times, with the main thread's wake-up
+slice made tiny so that it spends its time in the Python code around the blocking
+calls. After each interruption: the exception must be the KeyboardInterrupt,
+another thread must be able to deliver the result without blocking, and the object
+must still work. No process is started.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any, Callable
+
+import pytest
+
+from compat._native import threads
+from compat._pool.futures import SignalAwareFuture
+from compat._pool.results import ApplyResult, IMapIterator
+from tests.procs import posix_only
+
+DELIVER_BOUND = 5.0  # seconds a delivering thread may take before we call it blocked
+ROUNDS = 1500
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@pytest.fixture
+def interrupts(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # The main thread's indefinite waits wake every SIGNAL_CHECK seconds; a tiny
+    # slice keeps it in the Python code between the blocking calls most of the time.
+    monkeypatch.setattr(threads, "SIGNAL_CHECK", 0.0002)
+    # pytest-timeout's alarm (its signal method) is put back afterwards, less the
+    # time spent here; meanwhile every round ends by its own alarm.
+    started = time.monotonic()
+    pending, _ = signal.getitimer(signal.ITIMER_REAL)
+    old = signal.signal(signal.SIGALRM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        if pending:
+            left = pending - (time.monotonic() - started)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))
+
+
+def _dummy_pool() -> Any:
+    return SimpleNamespace(_cache={}, _core=None)
+
+
+def _future() -> tuple[Callable[[], object], Callable[[], object], Callable[[], object]]:
+    fut: SignalAwareFuture[int] = SignalAwareFuture()
+    return fut.result, lambda: fut.set_result(7), lambda: fut.result(timeout=1)
+
+
+def _apply_result() -> tuple[Callable[[], object], Callable[[], object], Callable[[], object]]:
+    res: ApplyResult[int] = ApplyResult(_dummy_pool(), None, None)
+    return res.get, lambda: res._deliver(0, True, 7), lambda: res.get(timeout=1)
+
+
+def _imap() -> tuple[Callable[[], object], Callable[[], object], Callable[[], object]]:
+    it: IMapIterator[int] = IMapIterator(_dummy_pool())
+
+    def deliver() -> None:
+        it._deliver(0, True, 7)
+        it._set_length(1)
+
+    return it.next, deliver, lambda: it.next(timeout=1)
+
+
+WAITS = {
+    "executor-future.result": _future,
+    "pool-AsyncResult.get": _apply_result,
+    "pool-imap-next": _imap,
+}
+
+
+@posix_only("interrupts with setitimer")
+@pytest.mark.usefixtures("interrupts")
+@pytest.mark.parametrize("kind", sorted(WAITS))
+def test_an_interrupt_anywhere_in_a_main_thread_wait_leaves_no_lock_held(kind: str) -> None:
+    assert threading.current_thread() is threading.main_thread()
+    rng = random.Random(1234)
+    failures = []
+    for n in range(ROUNDS):
+        wait, deliver, check = WAITS[kind]()
+        try:
+            signal.setitimer(signal.ITIMER_REAL, rng.uniform(0.0001, 0.002))
+            wait()
+        except KeyboardInterrupt:
+            pass
+        except BaseException as exc:  # RuntimeError from a lock released twice, ...
+            failures.append(f"round {n}: {type(exc).__name__}: {exc} (not KeyboardInterrupt)")
+        else:
+            failures.append(f"round {n}: the wait returned, though nothing was delivered")
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        deliverer = threading.Thread(target=deliver, daemon=True)
+        deliverer.start()
+        deliverer.join(DELIVER_BOUND)
+        if deliverer.is_alive():
+            failures.append(f"round {n}: delivering the result blocked (a lock kept)")
+            break  # that thread stays blocked: later rounds would be noise
+        try:
+            assert check() == 7
+        except BaseException as problem:
+            failures.append(f"round {n}: afterwards {type(problem).__name__}: {problem}")
+    assert failures == []
