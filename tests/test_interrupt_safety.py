@@ -37,9 +37,11 @@ from compat._native import threads
 from compat._pool.futures import SignalAwareFuture
 from compat._pool.results import ApplyResult, IMapIterator
 from tests.procs import posix_only
+from tests.targets import sleep_for
 
 DELIVER_BOUND = 5.0  # seconds a delivering thread may take before we call it blocked
 ROUNDS = 1500
+CHILD_ROUNDS = 20  # each starts a child, and ends it (about 0.5 s)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -127,4 +129,45 @@ def test_an_interrupt_anywhere_in_a_main_thread_wait_leaves_no_lock_held(kind: s
             assert check() == 7
         except BaseException as problem:
             failures.append(f"round {n}: afterwards {type(problem).__name__}: {problem}")
+    assert failures == []
+
+
+@posix_only("interrupts with setitimer")
+@pytest.mark.usefixtures("interrupts")
+def test_an_interrupt_anywhere_in_spawn_child_result_ends_the_child_cleanly(
+    start_method: str,
+) -> None:
+    """The same for ``spawn_child(...).result()``, which ends its child when
+    interrupted (the Ctrl+C promise): each time the KeyboardInterrupt comes out, the
+    child is gone, and another thread's ``join`` does not block."""
+    import compat
+
+    ctx = compat.get_context(start_method)
+    rng = random.Random(1234)
+    failures = []
+    for n in range(CHILD_ROUNDS):
+        handle = ctx.spawn_child(sleep_for, 30.0)
+        try:
+            # Not before the child runs: an interrupted start is another test's matter.
+            signal.setitimer(signal.ITIMER_REAL, rng.uniform(0.0001, 0.002))
+            handle.result()
+        except KeyboardInterrupt:
+            pass
+        except BaseException as exc:
+            failures.append(f"round {n}: {type(exc).__name__}: {exc} (not KeyboardInterrupt)")
+        else:
+            failures.append(f"round {n}: result() returned before the child ended")
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        joiner = threading.Thread(target=handle.join, args=(DELIVER_BOUND,), daemon=True)
+        joiner.start()
+        joiner.join(DELIVER_BOUND + 1)
+        if joiner.is_alive():
+            failures.append(f"round {n}: another thread's join blocked (a lock kept)")
+            handle.kill()
+            break
+        if handle.exitcode is None:
+            failures.append(f"round {n}: the child still runs")
+            handle.kill()
+            handle.join(DELIVER_BOUND)
     assert failures == []
