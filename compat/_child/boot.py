@@ -267,9 +267,13 @@ def _prepare(data: dict[str, Any]) -> None:
     if "dir" in data:
         os.chdir(data["dir"])
     if "init_main_from_name" in data:
-        _fixup_main_from_name(data["init_main_from_name"])
+        from .mainrun import fixup_main_from_name
+
+        fixup_main_from_name(data["init_main_from_name"])
     elif "init_main_from_path" in data:
-        _fixup_main_from_path(data["init_main_from_path"])
+        from .mainrun import fixup_main_from_path, sent_code
+
+        fixup_main_from_path(data["init_main_from_path"], sent_code(data.get("main_code")))
 
 
 def _site(late: bool) -> None:
@@ -308,42 +312,6 @@ class _LateSite:
             if spec is not None:
                 return spec
         return None
-
-
-#: The replaced __main__ modules (kept alive, as multiprocessing.spawn does).
-_old_main_modules: list[Any] = []
-
-
-def _fixup_main_from_name(mod_name: str) -> None:
-    # As multiprocessing.spawn: a package's __main__ runs its "main only" code
-    # unconditionally, so it is not re-run.
-    current = sys.modules["__main__"]
-    if mod_name == "__main__" or mod_name.endswith(".__main__"):
-        return
-    if getattr(current.__spec__, "name", None) == mod_name:
-        return
-    import runpy
-    import types
-
-    _old_main_modules.append(current)
-    main_module = types.ModuleType("__mp_main__")
-    main_module.__dict__.update(runpy.run_module(mod_name, run_name="__mp_main__", alter_sys=True))
-    sys.modules["__main__"] = sys.modules["__mp_main__"] = main_module
-
-
-def _fixup_main_from_path(main_path: str) -> None:
-    current = sys.modules["__main__"]
-    if os.path.splitext(os.path.basename(main_path))[0] == "ipython":
-        return  # no guard in IPython's launch script (ipython/ipython#4698)
-    if getattr(current, "__file__", None) == main_path:
-        return
-    import runpy
-    import types
-
-    _old_main_modules.append(current)
-    main_module = types.ModuleType("__mp_main__")
-    main_module.__dict__.update(runpy.run_path(main_path, run_name="__mp_main__"))
-    sys.modules["__main__"] = sys.modules["__mp_main__"] = main_module
 
 
 def _watch_for_multiprocessing(prep: dict[str, Any], record_bytes: bytes) -> None:

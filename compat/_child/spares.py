@@ -195,7 +195,8 @@ def _warm_modules() -> list[str]:
     would find them (not shadowed by the program's own)."""
     stdlib = os.path.dirname(os.__file__)
     package = __name__.split("._child", 1)[0]
-    names = ["runpy"]  # what re-running __main__ at the hand-off needs
+    # What re-running __main__ at the hand-off needs (runpy: for ``python -m`` mains).
+    names = ["runpy", f"{package}._child.mainrun"]
     for name, module in list(sys.modules.items()):
         top = name.split(".", 1)[0]
         if module is None or top in _NOT_WARMED or name in _NOT_WARMED:
