@@ -186,7 +186,9 @@ def _fingerprint() -> tuple[Any, ...]:
             streams.append(None)
     cmd = get_command_line()
     # Python reads its own variables when it starts; the others travel with the call.
-    python = {k: v for k, v in os.environ.items() if k.startswith("PYTHON")}
+    # (Keys first: decoding every value of a large environment costs 0.1 ms a start.)
+    environ = os.environ
+    python = {k: environ[k] for k in list(environ) if k.startswith("PYTHON")}
     return (cmd[0], tuple(cmd[1:-3]), site_plan(), python, tuple(streams))
 
 
