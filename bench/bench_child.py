@@ -9,6 +9,9 @@ Prints medians per start method and the ratios the design goals are stated in:
 - spawn_child spawn with a warm spare interpreter (``compat.set_spares(1)``; goal: at
   most 3 ms), a spare being ready before each start;
 - `import compat` over a bare interpreter (goal: under 5 ms);
+- start+join from a parent holding ``--gib`` GiB (default 1): os.fork,
+  multiprocessing fork and forkserver, compat forkserver and the method compat's
+  policy chooses there (goal: at most 10 ms);
 - fork from a parent holding ``--big`` small objects, the child running a full
   collection: the fast path with and without its ``gc.freeze`` beside a bare
   ``os.fork`` running the same target.
@@ -160,6 +163,27 @@ def big_parent_rows(objects: int, repeat: int) -> dict[str, float]:
     return results
 
 
+def big_memory_rows(gib: float, repeat: int) -> dict[str, float]:
+    """Start+join of a trivial child from a parent holding ``gib`` GiB of written memory
+    (fork copies its page tables: the cost grows with it; forkserver and spawn stay
+    flat): os.fork, multiprocessing fork and forkserver, compat forkserver, and the
+    child compat's policy chooses (issue 14: the faster one, at most 10 ms)."""
+    held = bytearray(b"\x01") * int(gib * (1 << 30))  # written: resident, not lazily zero
+    ctx = compat.get_context()
+    k = f"{gib:g} GiB parent"
+    cases: dict[str, Callable[[], None]] = {
+        f"{k}: os.fork+waitpid": raw_fork,
+        f"{k}: mp fork Process": mp_process("fork"),
+    }
+    if "forkserver" in compat.available_start_methods():
+        cases[f"{k}: mp forkserver Process"] = mp_process("forkserver")
+        cases[f"{k}: compat forkserver spawn_child"] = compat_child("forkserver")
+    cases[f"{k}: compat policy's choice ({ctx.method})"] = lambda: ctx.spawn_child(noop).result()
+    results = measure(cases, repeat)
+    del held
+    return results
+
+
 def measure(cases: dict[str, Callable[[], None]], repeat: int) -> dict[str, float]:
     import statistics
 
@@ -181,6 +205,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument(
         "--big", type=int, default=1_000_000, help="objects the large parent holds (0: skip)"
+    )
+    parser.add_argument(
+        "--gib", type=float, default=1.0, help="GiB the large-memory parent holds (0: skip)"
     )
     opts = parser.parse_args()
     methods = compat.available_start_methods()
@@ -207,6 +234,8 @@ def main() -> None:
     results["compat spawn spawn_child, warm spare"] = warm_spare_row(opts.repeat)
     if opts.big and "fork" in methods:
         results.update(big_parent_rows(opts.big, max(5, opts.repeat // 3)))
+    if opts.gib and "fork" in methods:
+        results.update(big_memory_rows(opts.gib, max(5, opts.repeat // 3)))
     width = max(map(len, results))
     for name, ms in results.items():
         print(f"  {name:<{width}}  {ms:8.2f} ms")
@@ -225,6 +254,10 @@ def main() -> None:
     if "forkserver" in methods:
         r = results["compat forkserver spawn_child"] / results["mp forkserver Process"]
         print(f"  spawn_child forkserver / mp forkserver    {r:5.2f}x")
+    chosen = [n for n in results if "policy's choice" in n]
+    if chosen:
+        ms = results[chosen[0]]
+        print(f"  {chosen[0]:<40}  {ms:5.2f} ms (goal <= 10 ms)")
     extra = results["import compat"] - results["bare interpreter"]
     print(f"  import compat over a bare interpreter     {extra:+5.2f} ms (goal < 5 ms)")
 
