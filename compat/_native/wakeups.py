@@ -13,11 +13,11 @@ The main thread's indefinite waits loop on short slices (:func:`main_thread_slic
 so they pass through those windows several times a second.
 
 :class:`Wakeups` replaces a Condition for those waits: each waiting call blocks on a
-private lock of its own (one C ``acquire``), holds no shared lock while it blocks or
-looks at the state, and takes the shared one only in ``with`` blocks on a C lock,
-whose ``__enter__`` returns straight into the block, left through ``__exit__``
-whatever is raised inside. The side that changes
-the state calls :meth:`Wakeups.wake` afterwards.
+private lock of its own (one C ``acquire``), and registers it in a list with single
+list operations, atomic under the GIL: the waiting side holds no shared lock, ever.
+Not even in a ``with`` block: on CPython 3.14 a signal handler can raise between a
+lock's ``__enter__`` and the block (CPython gh-148874), and the lock stays held. The
+side that changes the state calls :meth:`Wakeups.wake` afterwards.
 """
 
 from __future__ import annotations
@@ -37,38 +37,45 @@ __all__ = ["Wakeups"]
 class Wakeups:
     """The threads waiting for something that another thread will make true."""
 
-    __slots__ = ("_gates", "_lock")
+    __slots__ = ("_gates",)
 
     def __init__(self) -> None:
-        self._lock = _thread.allocate_lock()
-        # Invariant (under _lock): a gate in the list is held (locked); wake()
-        # releases a gate only as it takes it out of the list.
+        # The private locks of the waiting calls, held while registered here.
         self._gates: list[_thread.LockType] = []
 
     def wake(self) -> None:
         """Wake every thread waiting now; call it after changing what they wait for."""
-        with self._lock:
-            gates, self._gates = self._gates, []
-            for gate in gates:
+        gates = self._gates
+        while gates:
+            try:
+                gate = gates.pop()
+            except IndexError:  # a waiter took its own out meanwhile
+                break
+            try:
                 gate.release()
+            except RuntimeError:  # released already (its waiter re-registered it
+                pass  # while we held it): a spurious wake-up, harmless
 
     def wait_until(self, ready: Callable[[], bool], timeout: Optional[float] = None) -> bool:
         """Return ``ready()`` once it is true, or after ``timeout`` seconds (None: no
-        limit). ``ready`` is called without any lock held. In the main thread an
+        limit). ``ready`` is called without any lock held, and must not take one
+        that another thread shares, for the same reason. In the main thread an
         indefinite wait still wakes every ``SIGNAL_CHECK`` seconds, to notice a
         Ctrl+C whose signal landed in another thread."""
         if ready():
             return True
         deadline = None if timeout is None else time.monotonic() + timeout
+        gates = self._gates
         gate = _thread.allocate_lock()
         gate.acquire()
         try:
             while True:
-                with self._lock:
-                    if gate not in self._gates:
-                        # Woken: wake() released it (or our acquire took it back).
-                        gate.acquire(False)
-                        self._gates.append(gate)
+                if gate not in gates:
+                    # Woken (wake() took it out and released it), or first time here:
+                    # held again before it goes in, so that wake() can release it.
+                    gate.acquire(False)
+                    gates.append(gate)
+                # Registered before this look: a change made after it wakes us.
                 if ready():
                     return True
                 if deadline is None:
@@ -80,6 +87,7 @@ class Wakeups:
                 step = main_thread_slice(remaining)
                 gate.acquire(True, -1 if step is None else step)
         finally:
-            with self._lock:
-                if gate in self._gates:
-                    self._gates.remove(gate)
+            try:
+                gates.remove(gate)
+            except ValueError:  # wake() took it out already
+                pass

@@ -109,15 +109,13 @@ class SignalAwareFuture(Future[_T]):
     def _wait_in_main_thread(self, timeout: Optional[float]) -> None:
         if self._state in _DONE:
             return
-        with _WAKEUPS_LOCK:  # a C lock: ``with`` releases it whatever is raised inside
-            wakeups = self._wakeups
-            if wakeups is None:
-                wakeups = self._wakeups = Wakeups()
+        wakeups = self._wakeups  # only the main thread makes it: no lock
+        if wakeups is None:
+            wakeups = self._wakeups = Wakeups()
         if not wakeups.wait_until(self.done, timeout):
             raise FuturesTimeoutError()
 
 
-_WAKEUPS_LOCK = threading.Lock()
 _CANCELLED = (CANCELLED, CANCELLED_AND_NOTIFIED)
 _DONE = (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED)
 _STARTED = (RUNNING, FINISHED)

@@ -67,7 +67,7 @@ class ApplyResult(_mp_pool.ApplyResult[_T]):
         self._callback = callback
         self._error_callback = error_callback
         self._is_ready = False
-        self._waiter: Optional[Wakeups] = None
+        # self._waiter: a Wakeups, made by the first wait (see wait()).
         self._success = False
         self._value: Any = None
 
@@ -82,17 +82,13 @@ class ApplyResult(_mp_pool.ApplyResult[_T]):
     def wait(self, timeout: Optional[float] = None) -> None:
         if self._is_ready:
             return
-        with _READY_LOCK:
-            if self.ready():  # a call, so that type checkers do not narrow it
-                return
-            waiter = self._waiter
-            if waiter is None:
-                waiter = self._waiter = Wakeups()
-            pool = self._pool
-        if timeout is None:
+        pool = self._pool
+        if pool is not None and timeout is None:
             _deadlock_guard(pool)
-        # Not a threading.Event: a Ctrl+C inside its Condition.wait can release a lock
-        # twice (compat._native.wakeups).
+        # No lock here, not a threading.Event: a Ctrl+C in the main thread must not be
+        # able to leave a lock held (compat._native.wakeups). setdefault is atomic:
+        # threads waiting together share one Wakeups, which _set_ready wakes.
+        waiter: Wakeups = self.__dict__.setdefault("_waiter", Wakeups())
         waiter.wait_until(self.ready, timeout)
 
     def get(self, timeout: Optional[float] = None) -> _T:
@@ -118,9 +114,8 @@ class ApplyResult(_mp_pool.ApplyResult[_T]):
     def _set_ready(self) -> None:
         if self._cache is not None:
             self._cache.pop(self._job, None)  # before any waiter wakes
-        with _READY_LOCK:
-            self._is_ready = True
-            waiter = self._waiter
+        self._is_ready = True
+        waiter = self.__dict__.get("_waiter")  # after the flag: see wait()
         if waiter is not None:
             waiter.wake()
         self._pool = None
@@ -226,24 +221,28 @@ class IMapIterator(_IMapBase[_T]):
     __next__ = next
 
     def _next_item(self, timeout: Optional[float]) -> Any:
+        # No lock on this side (the caller's, the main thread maybe): deque operations
+        # are atomic, and _deliver appends an item before it counts it.
         deadline = None if timeout is None else time.monotonic() + timeout
+        items = self._items
         while True:
-            with self._lock:
-                if self._items:
-                    ok, value = self._items.popleft()
-                    break
-                if self._index == self._length:
-                    self._finished()
-                    raise StopIteration
+            try:
+                ok, value = items.popleft()
+                break
+            except IndexError:
+                pass
+            if self._index == self._length:
+                if items:  # the last ones came in since the look above
+                    continue
+                self._finished()
+                raise StopIteration
             if deadline is None:
                 _deadlock_guard(self)
                 remaining = None
             else:
                 remaining = max(0.0, deadline - time.monotonic())
-            if not self._wakeups.wait_until(self._has_news, remaining):
-                with self._lock:
-                    if self._items or self._index == self._length:
-                        continue
+            news = self._wakeups.wait_until(self._has_news, remaining)
+            if not news and not items and self._index != self._length:
                 raise MpTimeoutError
         if ok:
             return value
