@@ -20,8 +20,18 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     # Built from a copy: setuptools leaves build/ and *.egg-info beside the sources, and a
     # stale build/ from an earlier run could hide a file missing from the package.
     source = out / "src"
+    # .coverage*: coverage's data files, which other processes of a run under coverage
+    # write and combine meanwhile (one vanished during the copy: shutil.Error in CI).
     skip = shutil.ignore_patterns(
-        ".git", ".tox", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "reports"
+        ".git",
+        ".tox",
+        "build",
+        "dist",
+        "*.egg-info",
+        "__pycache__",
+        ".*_cache",
+        "reports",
+        ".coverage*",
     )
     shutil.copytree(ROOT, source, ignore=skip)
     command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(source)]
