@@ -24,10 +24,11 @@ the signals its start blocked, and reads ``/dev/null`` as ``sys.stdin``.
 
 What it saves is what multiprocessing adds to a bare interpreter: ``site`` where it
 can be skipped, ``import multiprocessing`` and its bootstrap. What stays is what every
-spawn child pays: the interpreter, ``import compat`` (its ``typing`` import, today),
-and re-running ``__main__``, whose own imports a faithful child cannot skip. With a
-light ``__main__`` it measured 0.6x multiprocessing's spawn (0.85x where ``site`` must
-run); with bench/bench_child.py as ``__main__`` (it imports multiprocessing), 0.9x.
+spawn child pays: the interpreter, ``import compat`` (about 1 ms, no ``typing``),
+and re-running ``__main__``, whose own imports a faithful child cannot skip (it runs
+without runpy and pkgutil, compiled once in the parent: :mod:`compat._child.mainrun`).
+With bench/bench_child.py as ``__main__`` it measured 0.40x multiprocessing's spawn
+(CPython 3.11, ``site`` skipped; before the ``__main__`` changes, 0.62x).
 
 It steps aside (the caller uses multiprocessing's spawn) for a frozen executable,
 for Windows arguments that carry handles (multiprocessing duplicates those into a
