@@ -107,12 +107,13 @@ def run_path(path: str, run_name: str, code: Any = None) -> dict[str, Any]:
         run_globals.update(
             __name__=run_name,
             __file__=path,
-            __cached__=None,
             __doc__=None,
             __loader__=None,
             __package__="",
             __spec__=None,
         )
+        if sys.version_info < (3, 15):  # 3.15's runpy no longer sets it
+            run_globals["__cached__"] = None
         exec(code, run_globals)  # noqa: S102 - the script, as runpy runs it
         return run_globals.copy()
     finally:
