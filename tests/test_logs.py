@@ -15,12 +15,14 @@ import pickle
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 import compat
 from compat._child import logs as child_logs
 from tests import targets_logs as tl
+from tests.procs import posix_only
 
 WAIT = 60.0
 
@@ -198,3 +200,43 @@ def test_nothing_without_logging_imported(monkeypatch: pytest.MonkeyPatch) -> No
 
     monkeypatch.delitem(sys.modules, "logging")
     assert child_logs.open_child_logs(object()) is None
+
+
+@posix_only("forks")
+def test_a_fork_while_the_listener_ends_keeps_the_childs_descriptors() -> None:
+    """The listener's thread ends (no child left) by closing its wake-up pipe. A fork
+    by another thread in the middle of that close once gave the child a reference to
+    the closed descriptor, whose number the parent had meanwhile reused for the
+    child's own pipe; the child's at-fork reset closed it (a fork child's pipe gone:
+    EBADF, 'died (exit code 1) before answering'). Here the fork happens exactly
+    there: just after the descriptor is closed, with its number reused."""
+    import os
+    from multiprocessing.connection import Connection
+
+    listener = child_logs._Listener()
+    seen: list[int] = []
+
+    class ClosingForks(Connection):
+        def _close(self, _close: Any = os.close) -> None:
+            super()._close()
+            r, w = os.pipe()  # the lowest free number: the one just closed
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - reports through its exit code
+                code = 1
+                try:
+                    listener.reset_after_fork()
+                    os.fstat(r)
+                    code = 0
+                finally:
+                    os._exit(code)
+            _, status = os.waitpid(pid, 0)
+            seen.append(os.waitstatus_to_exitcode(status))
+            os.close(r)
+            os.close(w)
+
+    r, w = os.pipe()
+    listener._wake = (ClosingForks(r, writable=False), Connection(w, readable=False))
+    listener._thread = threading.current_thread()
+    listener._run()  # nothing to read, no flush: it ends, closing the wake-up pipe
+    assert listener._wake is None
+    assert seen == [0], "the fork child's pipe was closed by the listener's reset"

@@ -274,11 +274,16 @@ class _Listener:
                 self._new.clear()
                 flushes, self._flushes = self._flushes, []
                 if not readers and not flushes:
-                    # Nothing uses the listener: end, leaving nothing open.
-                    self._wake[0].close()
-                    self._wake[1].close()
-                    self._wake = None
+                    # Nothing uses the listener: end, leaving nothing open. Forgotten
+                    # before closed: a fork meanwhile (another thread) must not give
+                    # the child a reference to a closed descriptor, whose number the
+                    # parent may reuse before the fork; the child closes what we
+                    # reference (reset_after_fork) and would close the new one
+                    # (seen: a fork child's own pipe closed under it, EBADF).
+                    wake, self._wake = self._wake, None
                     self._thread = None
+                    wake[0].close()
+                    wake[1].close()
                     return
             if flushes:
                 while self._read(_wait_all(wait, readers, 0.0), readers):
