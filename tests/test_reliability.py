@@ -483,3 +483,25 @@ def test_a_process_started_by_a_callback_takes_signals(pools: Callable[..., Any]
     pool.apply_async(t.identity, (1,), callback=callback).get(WAIT)
     assert len(seen) == 1
     assert int(seen[0].split()[1], 16) & _SIGINT_SIGTERM == 0
+
+
+def test_a_thread_whose_start_was_interrupted_can_still_be_joined() -> None:
+    """Thread.start() waits in Python code for the new thread to run; a Ctrl+C there
+    leaves a running thread that join() refuses ("cannot join thread before it is
+    started": seen when Ctrl+C came while an executor's workers started under fork).
+    compat's shutdown joins through join_started, which waits for the start first."""
+    from compat._native.threads import join_started
+
+    thread = threading.Thread(target=lambda: None)
+    thread.start()
+    thread.join()
+    # The state start() leaves when interrupted: running, its started flag not set yet.
+    started = threading.Event()
+    thread._started = started  # type: ignore[attr-defined]
+    with pytest.raises(RuntimeError, match="before it is started"):
+        thread.join(0)  # what the standard library does with it
+    threading.Timer(0.1, started.set).start()
+    join_started(thread, 5)
+    assert started.is_set()
+    never = threading.Thread(target=lambda: None)  # start() failed before it existed
+    join_started(never, 0.05)  # returns: nothing to join

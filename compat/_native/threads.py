@@ -49,6 +49,7 @@ __all__ = [
     "background_thread",
     "background_threads",
     "exit_interrupted",
+    "join_started",
     "main_thread_slice",
     "signals_unblocked",
     "unblock_async_signals",
@@ -118,6 +119,22 @@ def background_thread(
     with _made_lock:
         _made.add(thread)
     return thread
+
+
+def join_started(thread: threading.Thread, timeout: Optional[float] = None) -> None:
+    """``thread.join(timeout)`` for a thread whose ``start()`` may have been interrupted.
+
+    ``Thread.start()`` waits, in Python code, until the new thread runs: a Ctrl+C in
+    that wait leaves a thread that is running but that ``join()`` refuses ("cannot
+    join thread before it is started", seen when a Ctrl+C came while an executor's
+    workers started). Wait for the start first (at most a second: a thread whose
+    start failed before it existed never starts), then join."""
+    started = getattr(thread, "_started", None)  # CPython's Event, set as it runs
+    if started is not None and not started.is_set():
+        bound = 1.0 if timeout is None else min(timeout, 1.0)
+        if not started.wait(bound):
+            return
+    thread.join(timeout)
 
 
 def background_threads() -> list[threading.Thread]:

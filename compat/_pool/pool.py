@@ -13,7 +13,7 @@ from .._context import resolve_context
 from .._cpu import resolve_worker_count
 from .._dask.backend import BackendSwitch, dask_pool
 from .._errors import ChildError
-from .._native.threads import background_thread
+from .._native.threads import background_thread, join_started
 from .._stdlib import Finalize
 from . import worker as wire
 from .feed import feed, make_task
@@ -426,7 +426,7 @@ class Pool(BackendSwitch, PoolAttributes, _mp_pool.Pool):
         if core is None or core.state == RUN:
             raise ValueError("Pool is still running")
         for thread in list(self._feeder_threads):
-            thread.join()
+            join_started(thread)
         core.join()
         flush_child_logs()
 

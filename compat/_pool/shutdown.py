@@ -18,6 +18,7 @@ import collections
 import threading
 import time
 
+from .._native.threads import join_started
 from .io import Wakeup
 from .procs import REAP_GRACE, WorkerProc, ask_to_exit, close_quietly
 from .tasks import ErrorMaker, Task
@@ -115,7 +116,7 @@ class ShutdownMixin:
                 pass
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(KILL_GRACE + REAP_GRACE)
+            join_started(thread, KILL_GRACE + REAP_GRACE)
         deadline = time.monotonic() + KILL_GRACE
         for w in workers:
             try:
@@ -152,7 +153,9 @@ class ShutdownMixin:
         deadline = None if timeout is None else time.monotonic() + timeout
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            join_started(
+                thread, None if deadline is None else max(0.0, deadline - time.monotonic())
+            )
             if thread.is_alive():
                 return False
         with self._lock:
