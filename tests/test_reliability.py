@@ -505,3 +505,30 @@ def test_a_thread_whose_start_was_interrupted_can_still_be_joined() -> None:
     assert started.is_set()
     never = threading.Thread(target=lambda: None)  # start() failed before it existed
     join_started(never, 0.05)  # returns: nothing to join
+
+
+def test_a_ctrl_c_while_the_pool_starts_its_thread_leaves_nothing(
+    start_method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A KeyboardInterrupt out of the manager thread's start (Thread.start waits for
+    it) once left the workers and the thread running: Pool() raised, nobody held the
+    pool, and its thread replaced workers as the program exited (3.15: a spawn worker's
+    EOFError traceback). Now the pool is terminated before the exception leaves."""
+    from compat._native.threads import background_threads
+    from compat._pool.manager import WorkerPool
+
+    real = WorkerPool.start_thread
+
+    def interrupted(self: Any, name: str) -> None:
+        real(self, name)  # the thread runs; the Ctrl+C lands as start() returns
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(WorkerPool, "start_thread", interrupted)
+    ctx = compat.get_context(start_method)
+    with pytest.raises(KeyboardInterrupt):
+        ctx.Pool(2)
+    deadline = time.monotonic() + WAIT
+    while any(t.name.startswith("compat-Pool-") for t in background_threads()):
+        assert time.monotonic() < deadline, "the pool's thread still runs"
+        time.sleep(0.01)
+    assert [p for p in multiprocessing.active_children() if "PoolWorker" in p.name] == []

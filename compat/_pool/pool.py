@@ -164,10 +164,12 @@ class Pool(BackendSwitch, PoolAttributes, _mp_pool.Pool):
         )
         try:
             core.start_workers()
+            # In the try: a Ctrl+C in Thread.start must not leave the thread running,
+            # replacing workers as the program exits (EOFError tracebacks on 3.15).
+            core.start_thread(f"compat-Pool-{id(self):x}")
         except BaseException:
             core.terminate()
             raise
-        core.start_thread(f"compat-Pool-{id(self):x}")
         self._core = core
         # Like the standard library: terminate when the pool is collected unclosed,
         # and at interpreter exit before multiprocessing reaps daemonic children.
