@@ -211,9 +211,8 @@ def main_code(path: str) -> Optional[tuple[bytes, bytes]]:
     script). Compiled again when the file changes (its modification time or size);
     None when it cannot be compiled here (the child then compiles it, and reports a
     syntax error as it would have). A child of another CPython (``set_executable``)
-    ignores it: the magic number differs."""
-    import _frozen_importlib_external as bootstrap
-    import marshal
+    ignores it: the magic number differs (:mod:`compat._child.mainrun`)."""
+    from .mainrun import compile_script, pack_code
 
     if not path.endswith(".py"):
         return None
@@ -226,12 +225,7 @@ def main_code(path: str) -> Optional[tuple[bytes, bytes]]:
     if cached is not None and cached[0] == key:
         return cached[1]
     try:
-        import io
-
-        with io.open_code(path) as f:
-            # dont_inherit: not this module's ``from __future__ import annotations``.
-            code = compile(f.read(), path, "exec", dont_inherit=True)
-        compiled = (bytes(bootstrap.MAGIC_NUMBER), marshal.dumps(code))
+        compiled = pack_code(compile_script(path))
     except (OSError, SyntaxError, ValueError):
         return None
     _main_codes[path] = (key, compiled)

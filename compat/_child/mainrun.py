@@ -15,7 +15,31 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Optional
 
-__all__ = ["fixup_main_from_name", "fixup_main_from_path", "run_path", "sent_code"]
+__all__ = [
+    "compile_script",
+    "fixup_main_from_name",
+    "fixup_main_from_path",
+    "pack_code",
+    "run_path",
+    "sent_code",
+]
+
+
+def compile_script(path: str) -> Any:
+    """The code of the script at ``path``, compiled as runpy compiles it."""
+    import io
+
+    with io.open_code(os.path.abspath(path)) as f:
+        # dont_inherit: not this module's ``from __future__ import annotations``.
+        return compile(f.read(), path, "exec", dont_inherit=True)
+
+
+def pack_code(code: Any) -> tuple[bytes, bytes]:
+    """``code`` as the parent sends it: (importlib's magic number, marshal data)."""
+    import _frozen_importlib_external as bootstrap
+    import marshal
+
+    return bytes(bootstrap.MAGIC_NUMBER), marshal.dumps(code)
 
 
 def sent_code(sent: Optional[tuple[bytes, bytes]]) -> Any:
@@ -88,11 +112,7 @@ def run_path(path: str, run_name: str, code: Any = None) -> dict[str, Any]:
 
         return runpy.run_path(path, run_name=run_name)
     if code is None:
-        import io
-
-        with io.open_code(os.path.abspath(path)) as f:
-            # dont_inherit: not this module's ``from __future__ import annotations``.
-            code = compile(f.read(), path, "exec", dont_inherit=True)
+        code = compile_script(path)
     # runpy's _TempModule and _ModifiedArgv0: the script runs as a module named
     # run_name, in sys.modules meanwhile, with sys.argv[0] its path; the caller gets a
     # copy of its globals.
