@@ -1,0 +1,62 @@
+"""The pool's frame reader (compat._pool.io.StreamReader): whatever way the bytes
+arrive (one byte at a time, many frames per read, a frame larger than a read), the
+frames come out whole, in order, and end of file is reported once the writer is gone.
+No process is started."""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+
+import pytest
+
+from compat._pool.io import StreamReader
+from compat._stdlib import CONNECTION_HEADER
+from tests.procs import posix_only
+
+SIZES = [0, 1, 5, 4095, 65535, 65536, 65537, 300_000, 3 << 20]
+
+
+def _frames(rng: random.Random) -> list[bytes]:
+    return [rng.randbytes(n) for n in SIZES + [rng.randrange(200) for _ in range(200)]]
+
+
+@posix_only("reads a pipe with os.read, as the POSIX pool does")
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("pieces", ["whole", "random", "bytewise-head"])
+def test_frames_come_out_whole_and_in_order(pieces: str) -> None:
+    rng = random.Random(pieces)
+    frames = _frames(rng)
+    rng.shuffle(frames)
+    stream = b"".join(CONNECTION_HEADER.pack(len(f)) + f for f in frames)
+    reader_fd, writer_fd = os.pipe()
+
+    def write() -> None:
+        try:
+            pos = 0
+            while pos < len(stream):
+                if pieces == "whole":
+                    n = len(stream)
+                elif pieces == "random":
+                    n = rng.choice([1, 3, 7, 100, 4096, 70_000, 1 << 20])
+                else:  # the first 64 KiB one byte at a time: headers split across reads
+                    n = 1 if pos < 65536 else 1 << 20
+                pos += os.write(writer_fd, stream[pos : pos + n])
+        finally:
+            os.close(writer_fd)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    got: list[bytes] = []
+    reader = StreamReader(reader_fd)
+    try:
+        while reader.read(got):
+            pass
+    finally:
+        os.close(reader_fd)
+        writer.join(30)
+    assert not writer.is_alive()
+    assert len(got) == len(frames)
+    assert got == frames
+    assert reader.buf == bytearray()
