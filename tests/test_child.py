@@ -284,3 +284,30 @@ def test_forkserver_chosen_for_size_forks_a_child_it_cannot_start(
     monkeypatch.setattr("compat._policy.fork_hazards", lambda facts: ["2 threads run"])
     with pytest.raises(compat.SpawnError, match="cannot start"):
         ctx.spawn_child(targets.lock_and_report, lock)
+
+
+@pytest.mark.parametrize("wait", ["result", "exception", "join"])
+def test_a_ctrl_c_as_a_wait_starts_its_inner_calls_ends_the_child(
+    ctx: compat.Context, wait: str
+) -> None:
+    """CPython handles a signal as a function starts (3.11+: at its RESUME), so a Ctrl+C
+    can come out of the first inner call of ``result()``/``exception()``/``join()``,
+    before the wait that ends the child on KeyboardInterrupt begins. The public wait
+    must end the child then too (it stayed running for 30 s: CI, 3.13, forkserver)."""
+    child = ctx.spawn_child(targets.sleep_forever)
+    inner = "_wait" if wait == "join" else "_outcome"
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        setattr(child, inner, interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            getattr(child, wait)()
+        delattr(child, inner)
+        # Ended by the wait (killed after the grace period), not by this test.
+        assert child._process.exitcode is not None
+        assert child.exitcode == expected_kill_exitcode()
+    finally:
+        child.kill()
+        child.join(TIMEOUT)

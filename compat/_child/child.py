@@ -216,16 +216,22 @@ class Child:
     def join(self, timeout: Optional[float] = None) -> None:
         """Wait until the child ends or ``timeout`` seconds pass (then it is still
         running: check :meth:`is_alive`), reading its result meanwhile."""
-        if timeout is not None and timeout < 0:
-            timeout = 0
-        self._wait(timeout)
+        try:  # first: see _wait
+            self._wait(0 if timeout is not None and timeout < 0 else timeout)
+        except KeyboardInterrupt:
+            self._stop_after_interrupt()
+            raise
 
     def _wait(self, timeout: Optional[float]) -> bool:
         """Drain the result pipe and reap the child; True once it has ended.
 
         Ctrl+C while waiting (KeyboardInterrupt) stops the child before it
         propagates: the child had :data:`INTERRUPT_GRACE` seconds to end by itself
-        (a terminal's Ctrl+C reached it too), then it is killed with its tree."""
+        (a terminal's Ctrl+C reached it too), then it is killed with its tree.
+
+        The public waits (join, result, exception) catch it too, as their first
+        statement: a signal is also handled as a function starts (3.11+: at its
+        RESUME), before this try, and the calls between them are such starts."""
         try:
             return self._wait_locked(timeout)
         except KeyboardInterrupt:
@@ -369,7 +375,11 @@ class Child:
         :class:`compat.ChildTimeout` (a ``TimeoutError``) if ``timeout`` passed
         first; the child then keeps running. ``sys.exit(0)`` in the target gives None.
         """
-        value, error = self._outcome(timeout)
+        try:  # first: see _wait
+            value, error = self._outcome(timeout)
+        except KeyboardInterrupt:
+            self._stop_after_interrupt()
+            raise
         if error is not None:
             raise error
         return value
@@ -377,7 +387,11 @@ class Child:
     def exception(self, timeout: Optional[float] = None) -> Optional[ChildError]:
         """Wait for the child; return the :class:`compat.ChildError` that
         :meth:`result` would raise, or None if it succeeded."""
-        return self._outcome(timeout)[1]
+        try:  # first: see _wait
+            return self._outcome(timeout)[1]
+        except KeyboardInterrupt:
+            self._stop_after_interrupt()
+            raise
 
     def close(self) -> None:
         """Release the handle's resources; the child must have ended (ValueError otherwise)."""
