@@ -61,8 +61,11 @@ def sleep_for(seconds: float) -> str:
     return "slept"
 
 
-def ignore_sigterm_then_sleep(seconds: float) -> None:
+def ignore_sigterm_then_sleep(seconds: float, ready: str = "") -> None:
+    """Ignore SIGTERM, create the file ``ready`` (if given) to say so, then sleep."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if ready:
+        open(ready, "x").close()
     time.sleep(seconds)
 
 

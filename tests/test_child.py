@@ -180,9 +180,17 @@ def test_context_manager_stops_child_on_error(ctx: compat.Context, tmp_path: Pat
 
 
 @posix_only("TerminateProcess cannot be ignored: the child ends at terminate(), no kill follows")
-def test_context_manager_kills_child_that_ignores_sigterm(ctx: compat.Context) -> None:
-    child = ctx.spawn_child(targets.ignore_sigterm_then_sleep, 60)
-    time.sleep(0.5 if ctx.method == "fork" else 1.5)  # let it install the handler
+def test_context_manager_kills_child_that_ignores_sigterm(
+    ctx: compat.Context, tmp_path: Path
+) -> None:
+    ready = tmp_path / "ignoring"
+    child = ctx.spawn_child(targets.ignore_sigterm_then_sleep, 60, str(ready))
+    # Until it ignores SIGTERM (a fixed sleep was too short for a spawn child on a
+    # loaded machine: SIGTERM ended it, -15).
+    deadline = time.monotonic() + TIMEOUT
+    while not ready.exists() and child.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ready.exists(), child.exception(0)
     with pytest.raises(KeyboardInterrupt), child:
         raise KeyboardInterrupt
     assert child.exitcode == expected_kill_exitcode()
