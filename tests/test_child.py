@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -315,6 +317,51 @@ def test_a_ctrl_c_as_a_wait_starts_its_inner_calls_ends_the_child(
         delattr(child, inner)
         # Ended by the wait (killed after the grace period), not by this test.
         assert child._process.exitcode is not None
+        assert child.exitcode == expected_kill_exitcode()
+    finally:
+        child.kill()
+        child.join(TIMEOUT)
+
+
+def test_a_ctrl_c_as_the_wait_takes_its_lock_leaves_the_lock_free(ctx: compat.Context) -> None:
+    """CPython 3.14 can raise a pending KeyboardInterrupt as ``lock.acquire()`` (or a
+    ``with lock:``'s enter) returns, before the code that releases it is in force
+    (gh-148874): the main thread kept the handle's lock and every other thread's
+    ``join()`` blocked for ever (CI, 3.14, forkserver). Simulated on every version:
+    the lock raises right after it is taken."""
+    child = ctx.spawn_child(targets.sleep_forever)
+    real = child._lock
+
+    class Interrupting:
+        armed = True
+
+        def acquire(self, *args: Any) -> bool:
+            got = bool(real.acquire(*args))
+            if self.armed:
+                self.armed = False
+                raise KeyboardInterrupt
+            return got
+
+        __enter__ = acquire
+
+        def release(self) -> None:
+            real.release()
+
+        def __exit__(self, *exc: object) -> None:
+            real.release()
+
+        def _is_owned(self) -> bool:
+            return bool(real._is_owned())
+
+    try:
+        child._lock = Interrupting()
+        with pytest.raises(KeyboardInterrupt):
+            child.result()
+        child._lock = real
+        joiner = threading.Thread(target=child.join, args=(TIMEOUT,), daemon=True)
+        joiner.start()
+        joiner.join(10)
+        assert not joiner.is_alive(), "another thread's join() blocked: the lock was kept"
         assert child.exitcode == expected_kill_exitcode()
     finally:
         child.kill()

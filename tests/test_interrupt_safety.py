@@ -27,6 +27,7 @@ import random
 import signal
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any, Callable
@@ -158,11 +159,16 @@ def test_an_interrupt_anywhere_in_spawn_child_result_ends_the_child_cleanly(
     before = 0  # rounds whose interrupt came before result() could act
     for n in range(CHILD_ROUNDS):
         handle = ctx.spawn_child(sleep_for, 30.0)
+        where = "nowhere"  # where the KeyboardInterrupt came out, for the failure message
         try:
             # Not before the child runs: an interrupted start is another test's matter.
             signal.setitimer(signal.ITIMER_REAL, rng.uniform(0.0001, 0.002))
             handle.result()
         except KeyboardInterrupt as exc:
+            where = " <- ".join(
+                f"{frame.f_code.co_name}:{line}"
+                for frame, line in reversed(list(traceback.walk_tb(exc.__traceback__)))
+            )
             if _landed_before(exc, type(handle).result):
                 before += 1
                 handle.kill()
@@ -177,11 +183,17 @@ def test_an_interrupt_anywhere_in_spawn_child_result_ends_the_child_cleanly(
         joiner.start()
         joiner.join(DELIVER_BOUND + 1)
         if joiner.is_alive():
-            failures.append(f"round {n}: another thread's join blocked (a lock kept)")
+            failures.append(
+                f"round {n}: another thread's join blocked (a lock kept); interrupted at {where}"
+            )
             handle.kill()
             break
         if handle.exitcode is None:
-            failures.append(f"round {n}: the child still runs")
+            popen = getattr(handle._process, "_popen", None)
+            failures.append(
+                f"round {n}: the child still runs; interrupted at {where}; killed "
+                f"{handle._killed}, returncode {getattr(popen, 'returncode', '?')}"
+            )
             handle.kill()
             handle.join(DELIVER_BOUND)
     assert failures == []

@@ -160,7 +160,7 @@ class Child:
     def __init__(self, process: Any, reader: Any, decision: Decision, target_name: str) -> None:
         self._process = process
         self._reader: Any = reader
-        self._lock = threading.RLock()
+        self._lock: Any = threading.RLock()  # Any: _is_owned() is not in the stubs
         self._message: Optional[tuple[Any, ...]] = None
         self._finished = False
         self._killed = False
@@ -250,32 +250,44 @@ class Child:
 
     def _wait_locked(self, timeout: Optional[float]) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
-            while not self._finished:
-                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                step = main_thread_slice(remaining)
-                waitables = [self._process.sentinel]
-                if self._reader is not None and self._draining:
-                    waitables.append(self._reader)
-                elif self._reader is not None:
-                    # First watch the end alone: a short-lived child's message is then
-                    # read once, after it ended, with one wake-up instead of two.
-                    step = DRAIN_AFTER if step is None else min(step, DRAIN_AFTER)
-                    self._draining = True
-                ready = wait_ready(waitables, step)
-                if self._reader is not None and self._reader in ready:
+        lock = self._lock
+        try:
+            lock.acquire()
+            return self._wait_held(deadline)
+        finally:
+            # Not `with lock:`: a KeyboardInterrupt raised as acquire() returns (CPython
+            # 3.14 handles signals there, gh-148874) left it held, and every other
+            # thread's join() blocked for ever. This try covers the acquire itself.
+            if lock._is_owned():
+                lock.release()
+
+    def _wait_held(self, deadline: Optional[float]) -> bool:
+        """The wait, with the lock held (see _wait_locked)."""
+        while not self._finished:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            step = main_thread_slice(remaining)
+            waitables = [self._process.sentinel]
+            if self._reader is not None and self._draining:
+                waitables.append(self._reader)
+            elif self._reader is not None:
+                # First watch the end alone: a short-lived child's message is then
+                # read once, after it ended, with one wake-up instead of two.
+                step = DRAIN_AFTER if step is None else min(step, DRAIN_AFTER)
+                self._draining = True
+            ready = wait_ready(waitables, step)
+            if self._reader is not None and self._reader in ready:
+                self._read_message()
+            if self._process.sentinel in ready:
+                if self._reader is not None and wait_ready([self._reader], 0):
                     self._read_message()
-                if self._process.sentinel in ready:
-                    if self._reader is not None and wait_ready([self._reader], 0):
-                        self._read_message()
-                    self._process.join()
-                    self._finished = True
-                    self._close_reader()
-                    flush_logs()  # its records are handled before its end is reported
-                    break
-                if not ready and deadline is not None and time.monotonic() >= deadline:
-                    return False
-            return True
+                self._process.join()
+                self._finished = True
+                self._close_reader()
+                flush_logs()  # its records are handled before its end is reported
+                break
+            if not ready and deadline is not None and time.monotonic() >= deadline:
+                return False
+        return True
 
     def _read_message(self) -> None:
         try:
