@@ -203,18 +203,17 @@ def test_an_interrupt_anywhere_in_spawn_child_result_ends_the_child_cleanly(
 
 def _landed_before(exc: BaseException, method: Callable[..., Any]) -> bool:
     """Whether the KeyboardInterrupt came out before ``method`` could act on it: in
-    the test's own code (the alarm went off before the call) or at the method's
-    first instruction (CPython 3.11+ handles signals as a function starts, before
-    the ``try`` of its first statement). A Ctrl+C there is one in the caller's code:
-    the terminal's SIGINT, or the child's lifeline, ends the child then."""
-    here = exc.__traceback__  # this test's frame, where it was caught
-    assert here is not None
-    called = here.tb_next
-    if called is None:
+    the test's own code (the alarm went off before the call, even as ``setitimer``
+    returned) or at the method's first instruction (CPython 3.11+ handles signals as
+    a function starts, before the ``try`` of its first statement). A Ctrl+C there is
+    one in the caller's code: the terminal's SIGINT, or the child's lifeline, ends the
+    child then."""
+    frames = list(traceback.walk_tb(exc.__traceback__))  # this test's frame first
+    if frames and frames[-1][0].f_code is _interrupt.__code__:
+        frames.pop()  # the signal handler that raised it, on top of where it landed
+    if len(frames) <= 1:
         return True
-    code = called.tb_frame.f_code
+    frame, line = frames[1]
     return (
-        called.tb_next is None
-        and code is method.__code__
-        and called.tb_lineno == code.co_firstlineno
+        len(frames) == 2 and frame.f_code is method.__code__ and line == frame.f_code.co_firstlineno
     )
