@@ -216,29 +216,20 @@ class Child:
     def join(self, timeout: Optional[float] = None) -> None:
         """Wait until the child ends or ``timeout`` seconds pass (then it is still
         running: check :meth:`is_alive`), reading its result meanwhile."""
-        try:  # first: see _wait
+        try:  # first: see _stop_after_interrupt
             self._wait(0 if timeout is not None and timeout < 0 else timeout)
         except KeyboardInterrupt:
             self._stop_after_interrupt()
             raise
 
-    def _wait(self, timeout: Optional[float]) -> bool:
-        """Drain the result pipe and reap the child; True once it has ended.
-
-        Ctrl+C while waiting (KeyboardInterrupt) stops the child before it
-        propagates: the child had :data:`INTERRUPT_GRACE` seconds to end by itself
-        (a terminal's Ctrl+C reached it too), then it is killed with its tree.
-
-        The public waits (join, result, exception) catch it too, as their first
-        statement: a signal is also handled as a function starts (3.11+: at its
-        RESUME), before this try, and the calls between them are such starts."""
-        try:
-            return self._wait_locked(timeout)
-        except KeyboardInterrupt:
-            self._stop_after_interrupt()
-            raise
-
     def _stop_after_interrupt(self) -> None:
+        """What a public wait (join, result, exception) does on Ctrl+C before the
+        KeyboardInterrupt propagates: the child had :data:`INTERRUPT_GRACE` seconds to
+        end by itself (a terminal's Ctrl+C reached it too), then it is killed.
+
+        Each of them catches it as its first statement, not deeper: CPython 3.11+
+        also handles a signal as a function starts (its RESUME), before that
+        function's own try, and the calls down to the wait are such starts."""
         process = self._process
         try:
             process.join(INTERRUPT_GRACE)
@@ -248,7 +239,8 @@ class Child:
         except (OSError, ValueError, AssertionError):
             pass
 
-    def _wait_locked(self, timeout: Optional[float]) -> bool:
+    def _wait(self, timeout: Optional[float]) -> bool:
+        """Drain the result pipe and reap the child; True once it has ended."""
         deadline = None if timeout is None else time.monotonic() + timeout
         lock = self._lock
         try:
@@ -262,7 +254,7 @@ class Child:
                 lock.release()
 
     def _wait_held(self, deadline: Optional[float]) -> bool:
-        """The wait, with the lock held (see _wait_locked)."""
+        """The wait, with the lock held (see _wait)."""
         while not self._finished:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             step = main_thread_slice(remaining)
@@ -387,7 +379,7 @@ class Child:
         :class:`compat.ChildTimeout` (a ``TimeoutError``) if ``timeout`` passed
         first; the child then keeps running. ``sys.exit(0)`` in the target gives None.
         """
-        try:  # first: see _wait
+        try:  # first: see _stop_after_interrupt
             value, error = self._outcome(timeout)
         except KeyboardInterrupt:
             self._stop_after_interrupt()
@@ -399,7 +391,7 @@ class Child:
     def exception(self, timeout: Optional[float] = None) -> Optional[ChildError]:
         """Wait for the child; return the :class:`compat.ChildError` that
         :meth:`result` would raise, or None if it succeeded."""
-        try:  # first: see _wait
+        try:  # first: see _stop_after_interrupt
             return self._outcome(timeout)[1]
         except KeyboardInterrupt:
             self._stop_after_interrupt()
