@@ -201,11 +201,13 @@ def test_no_descriptor_is_left_open(ctx: compat.Context) -> None:
         pytest.skip("needs /proc")
     ctx.spawn_child(targets.double, 1).result(TIMEOUT)
     gc.collect()
-    before = len(os.listdir("/proc/self/fd"))
+    before = set(os.listdir("/proc/self/fd"))
     for i in range(5):
         assert ctx.spawn_child(targets.double, i).result(TIMEOUT) == 2 * i
     gc.collect()
-    assert len(os.listdir("/proc/self/fd")) == before
+    # None opened and left: compared as sets, because a background thread of an
+    # earlier test may close one of its own meanwhile (CI: 27 == 28 failed).
+    assert set(os.listdir("/proc/self/fd")) - before == set()
 
 
 def test_shared_memory_makes_it_step_aside(
