@@ -106,3 +106,12 @@ def stdin_state() -> tuple[str, bool, bool]:
     raw = sys.stdin.buffer.raw  # type: ignore[attr-defined]
     same = os.path.samestat(os.fstat(sys.stdin.fileno()), os.stat(os.devnull))
     return sys.stdin.read(), bool(raw.closefd), same
+
+
+def marked_environment() -> dict[str, Any]:
+    """The ``COMPAT_TEST_*`` variables this process sees, as str and (POSIX) as bytes."""
+    seen: dict[str, Any] = {"pid": os.getpid()}
+    seen["str"] = {k: v for k, v in os.environ.items() if k.startswith("COMPAT_TEST_")}
+    if sys.platform != "win32":
+        seen["bytes"] = {k: v for k, v in os.environb.items() if k.startswith(b"COMPAT_TEST_")}
+    return seen

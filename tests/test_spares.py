@@ -139,6 +139,27 @@ def test_the_environment_is_the_hand_offs(
     assert seen["pid"] == pid and seen["env"] == "set after the spare started"
 
 
+def test_variables_removed_changed_or_added_after_the_spare_started_are_the_hand_offs(
+    ctx: compat.Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The spare starts with these two (it inherits this environment)...
+    monkeypatch.setenv("COMPAT_TEST_GONE", "removed before the hand-off")
+    monkeypatch.setenv("COMPAT_TEST_CHANGED", "before")
+    (pid,) = _idle_pids()
+    # ...and the hand-off brings the environment of its own moment.
+    monkeypatch.delenv("COMPAT_TEST_GONE")
+    monkeypatch.setenv("COMPAT_TEST_CHANGED", "after")
+    # Not UTF-8 (POSIX keeps the bytes, os.environ shows them surrogate-escaped).
+    undecodable = "caf\udce9" if sys.platform != "win32" else "caf\u00e9"
+    monkeypatch.setenv("COMPAT_TEST_ADDED", undecodable)
+    seen = ctx.spawn_child(targets_lean.marked_environment).result(TIMEOUT)
+    assert seen["pid"] == pid
+    expected = {"COMPAT_TEST_CHANGED": "after", "COMPAT_TEST_ADDED": undecodable}
+    assert seen["str"] == expected
+    if sys.platform != "win32":
+        assert seen["bytes"] == {b"COMPAT_TEST_CHANGED": b"after", b"COMPAT_TEST_ADDED": b"caf\xe9"}
+
+
 def test_a_changed_python_variable_discards_the_spares(
     ctx: compat.Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -279,7 +279,8 @@ def _start(
 
         spare = take_spare()
         if spare is not None:  # it started with another environment: it gets this one
-            prep["environ"] = dict(os.environ)
+            key, environ = _environ_now()
+            prep[key] = environ
             if logs is not None and logs.sender is not None:
                 prep["logs"] = (logs.sender.levels, logs.sender.disable)
             data = frame(dumps((RUN, prep, *pickled)))
@@ -323,6 +324,16 @@ def _start(
         channel.close()
         raise
     return handle
+
+
+def _environ_now() -> tuple[str, dict[Any, Any]]:
+    """This process's environment for a spare: on POSIX the bytes ``os.environ`` keeps
+    (``os.environb``'s mapping; copying it decodes nothing, and the spare compares it
+    with its own in one step), else ``dict(os.environ)``."""
+    data = getattr(os.environ, "_data", None)
+    if not WINDOWS and type(data) is dict:
+        return "environb", dict(data)
+    return "environ", dict(os.environ)
 
 
 def _hand_over(
