@@ -48,11 +48,13 @@ __all__ = [
     "async_signals_blocked",
     "background_thread",
     "background_threads",
+    "block_again",
     "exit_interrupted",
     "join_started",
     "main_thread_slice",
     "signals_unblocked",
     "unblock_async_signals",
+    "unblock_for_user_code",
 ]
 
 #: Seconds an indefinite wait in the main thread sleeps at most before it looks for
@@ -154,6 +156,13 @@ if sys.platform == "win32":
         """Windows: nothing to do (no signal masks)."""
         yield
 
+    def unblock_for_user_code() -> bool:
+        """Windows: nothing to do (no signal masks)."""
+        return False
+
+    def block_again() -> None:
+        """Windows: nothing to do."""
+
     def _after_fork_in_child() -> None:
         pass
 
@@ -180,15 +189,26 @@ else:
         """Within: this thread's signal mask as it was before it blocked anything, so
         that a process started by user code run here (a callback) does not inherit
         compat's blocked signals."""
-        saved = getattr(_local, "saved", None)
-        if saved is None:
+        if not unblock_for_user_code():
             yield
             return
-        _raw_sigmask(signal.SIG_SETMASK, saved)
         try:
             yield
         finally:
-            _raw_sigmask(signal.SIG_BLOCK, ASYNC_SIGNALS)
+            block_again()
+
+    def unblock_for_user_code() -> bool:
+        """:func:`signals_unblocked` without the context manager, for a loop that runs
+        per result: True if it changed the mask, and then :func:`block_again` must
+        follow (in a ``finally``)."""
+        saved = getattr(_local, "saved", None)
+        if saved is None:
+            return False
+        _raw_sigmask(signal.SIG_SETMASK, saved)
+        return True
+
+    def block_again() -> None:
+        _raw_sigmask(signal.SIG_BLOCK, ASYNC_SIGNALS)
 
     def unblock_async_signals() -> None:
         """In a child compat started: take the signals a blocked parent thread left

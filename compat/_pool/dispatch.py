@@ -136,33 +136,43 @@ class DispatchMixin:
             return sends
         workers = self._workers
         # Workers still starting count: the first ready one must leave them a share.
-        live = sum(1 for w in workers if w.may_run_more) or 1
+        # (Plain loops and attributes, not properties: this runs for every result.)
+        live = 0
+        idle: list[WorkerProc] = []
+        for w in workers:
+            if w.may_run_more:
+                live += 1
+                if w.ready and not w.outstanding:
+                    idle.append(w)
+        live = live or 1
         estimate = self._task_seconds
+        # The last tasks (one per worker or fewer) wait for a worker that is free:
+        # queued behind a busy one, the last of them would end the run late while
+        # another worker idles.
+        prefetching = estimate is not None and len(pending) > live
+        if not idle and not prefetching:
+            if self._feeders:
+                self._room.notify_all()
+            return sends
         cap = batch_cap(estimate)
         now = time.monotonic()
         assigned: list[WorkerProc] = []
         for prefetch in (False, True):
-            for w in workers:
+            for w in idle if not prefetch else workers if prefetching else ():
                 if not pending:
                     break
                 if not prefetch:
-                    if not (w.ready and w.idle):
-                        continue
                     room = cap
                 elif (
-                    estimate is None
-                    or len(pending) <= live
-                    or not w.may_prefetch(now, estimate, PREFETCH_BYTES)
+                    len(pending) <= live
                     or (w.sending and w not in assigned)
+                    or not w.may_prefetch(now, estimate, PREFETCH_BYTES)
                 ):
-                    # The last tasks (one per worker or fewer) wait for a worker that
-                    # is free: queued behind a busy one, the last of them would end
-                    # the run late while another worker idles. (Another thread may
-                    # still be writing this worker's current batch; a batch written
-                    # before it would run out of order.)
+                    # (Another thread may still be writing this worker's current
+                    # batch; a batch written before it would run out of order.)
                     continue
                 else:
-                    room = min(cap, prefetch_room(w, estimate))
+                    room = min(cap, prefetch_room(w, estimate))  # type: ignore[arg-type]
                     if room <= 0:
                         continue
                 n = min(room, max(1, -(-len(pending) // (BATCH_SHARE * live))))

@@ -36,7 +36,7 @@ import itertools
 import threading
 import time
 
-from .._native.threads import background_thread, signals_unblocked
+from .._native.threads import background_thread, block_again, unblock_for_user_code
 from . import worker as wire
 from .deadlines import next_deadline, overdue
 from .dispatch import DispatchMixin, claim, update_estimate
@@ -123,6 +123,9 @@ class WorkerPool(DispatchMixin, ShutdownMixin):
         self._last_startup_exit: Optional[int] = None
         self._seq = itertools.count(1)
         self._task_seconds: Optional[float] = None  # running estimate of one task's time
+        #: a task with a time limit was submitted: the manager looks for overdue ones
+        #: (a pool without limits skips that scan for each result it reads)
+        self._limits = task_timeout is not None
         self._waiter = make_waiter(self.transport)
         self._wakeup = Wakeup(self.transport)
         self._waiter.add(self._wakeup.waitable, None)
@@ -196,6 +199,8 @@ class WorkerPool(DispatchMixin, ShutdownMixin):
                 task.seq = next(self._seq)
                 if task.timeout is None:
                     task.timeout = self.task_timeout
+                if task.timeout is not None:
+                    self._limits = True
             if self.broken is not None or self.state == TERMINATE:
                 error = self.broken or self._errors.terminated(None, None, started=False)
                 refused = [(t, False, error, False) for t in tasks]
@@ -257,7 +262,7 @@ class WorkerPool(DispatchMixin, ShutdownMixin):
                     if not self._workers:
                         return
                     timeout = self._exit_workers_locked()
-                deadline = next_deadline(self._workers)
+                deadline = next_deadline(self._workers) if self._limits else None
                 if self._unjudged:  # a batch is still being written to a dead worker
                     timeout = JUDGE_POLL if timeout is None else min(timeout, JUDGE_POLL)
             if deadline is not None:
@@ -288,10 +293,11 @@ class WorkerPool(DispatchMixin, ShutdownMixin):
                     self._on_frames_locked(worker, got, deliveries)
                 for worker in dead:
                     self._on_death_locked(worker, deliveries)
-                for worker in [w for w in self._unjudged if not w.sending]:
-                    self._unjudged.remove(worker)
-                    self._judge_locked(worker, deliveries)
-                late = overdue(self._workers, time.monotonic())
+                if self._unjudged:
+                    for worker in [w for w in self._unjudged if not w.sending]:
+                        self._unjudged.remove(worker)
+                        self._judge_locked(worker, deliveries)
+                late = overdue(self._workers, time.monotonic()) if self._limits else []
                 for worker in late:
                     # Its death (noticed on a later pass) puts the tasks queued
                     # behind this one back: none of them started.
@@ -408,8 +414,14 @@ class WorkerPool(DispatchMixin, ShutdownMixin):
 
     def _deliver(self, items: list[Delivery]) -> None:
         # Callbacks are user code: a subprocess one starts must get a normal mask.
-        with signals_unblocked():
+        # (Not the context manager signals_unblocked(): this runs for every result.)
+        if not unblock_for_user_code():
             deliver(items, self._errors)
+            return
+        try:
+            deliver(items, self._errors)
+        finally:
+            block_again()
 
     @property
     def processes(self) -> list[Any]:
