@@ -194,10 +194,11 @@ class DispatchMixin:
         return sends
 
     def _send(self, sends: list[tuple[WorkerProc, list[Task]]]) -> None:
+        failed = False
         for w, batch in sends:
             payload = pickle.dumps([(t.seq, t.blob) for t in batch], wire.PROTOCOL)
             try:
-                w.conn.send_bytes(payload)
+                w.write(payload)
             except (OSError, ValueError):
                 # The worker died (or the pool was terminated); its death handler
                 # puts these tasks back, because the worker never saw them. Tasks of
@@ -205,9 +206,10 @@ class DispatchMixin:
                 with self._lock:
                     w.unsent.update(t.seq for t in batch)
                 w.send_failed = True
+            failed = failed or w.send_failed
             with self._lock:
                 w.sending -= 1
                 if w.dead and not w.sending:
                     close_quietly(w.conn)
-        if any(w.send_failed for w, _ in sends):
+        if failed:
             self._wakeup.wake()

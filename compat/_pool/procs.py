@@ -41,11 +41,16 @@ class WorkerProc:
         "sentinel_watched",
         "timed_out",
         "unsent",
+        "write",
     )
 
     def __init__(self, proc: Any, conn: Any, reader: Any, budget: Optional[int]) -> None:
         self.proc = proc
         self.conn = conn
+        #: writes one message to it (``conn.send_bytes``; one ``os.write`` on POSIX).
+        #: Only while ``sending`` counts the call: the descriptor is closed only when
+        #: no thread is writing (its number could be reused by then).
+        self.write = wire.frame_writer(conn)
         self.reader = reader
         #: tasks it may still be sent before maxtasksperchild retires it (None: no limit)
         self.budget = budget

@@ -118,7 +118,7 @@ def dumps(obj: object, prefix: bytes = b"") -> bytes:
     return data
 
 
-def _frame_writer(conn: Any) -> Callable[[bytes], None]:
+def frame_writer(conn: Any) -> Callable[[bytes], None]:
     """``conn.send_bytes``, or for a POSIX socket the same frame written with one
     ``os.write`` (Connection's Python layers cost a third of a small result's trip)."""
     from multiprocessing.connection import Connection
@@ -295,7 +295,7 @@ def _serve(
     maxtasks: Optional[int],
     flavour: str,
 ) -> None:
-    send = _frame_writer(conn)
+    send = frame_writer(conn)
     recv = conn.recv_bytes
     if initializer is not None:
         try:
