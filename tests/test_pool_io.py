@@ -1,4 +1,4 @@
-"""The pool's frame reader (compat._pool.io.StreamReader): whatever way the bytes
+"""The pool's frame reader (compat._pool.frames.StreamReader): whatever way the bytes
 arrive (one byte at a time, many frames per read, a frame larger than a read), the
 frames come out whole, in order, and end of file is reported once the writer is gone.
 No process is started."""
@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from compat._pool.io import StreamReader
+from compat._pool.frames import StreamReader
 from compat._stdlib import CONNECTION_HEADER
 from tests.procs import posix_only
 
@@ -60,3 +60,37 @@ def test_frames_come_out_whole_and_in_order(pieces: str) -> None:
     assert len(got) == len(frames)
     assert got == frames
     assert reader.buf == bytearray()
+
+
+@posix_only("reads a socket with os.read, as a POSIX pool worker does")
+@pytest.mark.timeout(60)
+def test_a_workers_reader_gets_what_send_bytes_sent_then_eof() -> None:
+    # What a worker reads its batches with (frames.frame_reader) against what the
+    # standard library writes: every message whole and in order, several read ahead
+    # in one call, then EOFError once the parent's end is closed.
+    import multiprocessing
+
+    from compat._pool.frames import frame_reader, frame_writer
+
+    parent, child = multiprocessing.Pipe(duplex=True)
+    frames = _frames(random.Random("worker"))
+
+    def write() -> None:
+        try:
+            for i, f in enumerate(frames):
+                (parent.send_bytes if i % 2 else frame_writer(parent))(f)
+        finally:
+            parent.close()
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    recv = frame_reader(child)
+    try:
+        got = [recv() for _ in frames]
+        with pytest.raises(EOFError):
+            recv()
+    finally:
+        child.close()
+        writer.join(30)
+    assert not writer.is_alive()
+    assert got == frames

@@ -18,71 +18,13 @@ import os
 import threading
 
 from .._platform import POSIX
-from .._stdlib import CONNECTION_HEADER, CONNECTION_LONG_HEADER, CONNECTION_LONG_MARKER
+from .frames import StreamReader
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Optional
 
 DEFAULT_TRANSPORT = "stream" if POSIX else "message"
-
-#: The first read of a frame. os.read allocates the full size, then shrinks it to what
-#: came: for a 60-byte message, a write and a 256 KiB read took 14 us on this Linux
-#: machine (100-240 us under load), with a 64 KiB read 1-1.5 us. A large frame's
-#: remainder is then read in one call.
-_CHUNK = 1 << 16
-_MAX_READ = 1 << 23
-
-
-class StreamReader:
-    """Frames from a POSIX socket or pipe, in ``Connection``'s format (a signed
-    4-byte big-endian length; -1 then an 8-byte length for messages over 2 GiB)."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.buf = bytearray()
-        self.need = 0
-
-    def read(self, frames: list[bytes]) -> bool:
-        """Append the complete frames now readable; return False at end of file.
-
-        Call only when the descriptor is readable (or closed): it reads once.
-        """
-        # Read a large frame's remainder in one call, but never ask for more than
-        # 8 MiB at once: os.read allocates the full size before it shrinks it.
-        size = min(max(_CHUNK, self.need - len(self.buf)), _MAX_READ)
-        try:
-            chunk = os.read(self.fd, size)
-        except InterruptedError:  # pragma: no cover - PEP 475 retries for us
-            return True
-        except OSError:
-            return False
-        if not chunk:
-            return False
-        buf = self.buf
-        buf += chunk
-        pos = 0
-        end = len(buf)
-        while end - pos >= 4:
-            (n,) = CONNECTION_HEADER.unpack_from(buf, pos)
-            head = 4
-            if n == CONNECTION_LONG_MARKER:
-                if end - pos < 12:
-                    break
-                (n,) = CONNECTION_LONG_HEADER.unpack_from(buf, pos + 4)
-                head = 12
-            if end - pos - head < n:
-                self.need = head + n
-                break
-            frames.append(bytes(buf[pos + head : pos + head + n]))
-            pos += head + n
-        else:
-            self.need = 0
-        if pos:
-            del buf[:pos]
-        if not buf:
-            self.need = 0
-        return True
 
 
 class MessageReader:

@@ -9,6 +9,7 @@ import sys
 from .._native.lifeline import make_lifeline
 from .._native.threads import async_signals_blocked, stop_started
 from . import worker as wire
+from .frames import frame_writer
 from .io import make_reader
 from .tasks import Task
 
@@ -50,7 +51,7 @@ class WorkerProc:
         #: writes one message to it (``conn.send_bytes``; one ``os.write`` on POSIX).
         #: Only while ``sending`` counts the call: the descriptor is closed only when
         #: no thread is writing (its number could be reused by then).
-        self.write = wire.frame_writer(conn)
+        self.write = frame_writer(conn)
         self.reader = reader
         #: tasks it may still be sent before maxtasksperchild retires it (None: no limit)
         self.budget = budget

@@ -19,19 +19,14 @@ from __future__ import annotations
 import copyreg
 import io
 import itertools
-import os
 import pickle
 import struct
 import threading
 import time
 
 from .._native.threads import exit_interrupted, unblock_async_signals
-from .._stdlib import (
-    CONNECTION_HEADER,
-    CONNECTION_LONG_HEADER,
-    CONNECTION_LONG_MARKER,
-    extra_reducers,
-)
+from .._stdlib import extra_reducers
+from .frames import frame_reader, frame_writer
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -116,42 +111,6 @@ def dumps(obj: object, prefix: bytes = b"") -> bytes:
         buf.seek(0)
         buf.truncate()  # nor keep the bytes of a large message
     return data
-
-
-def frame_writer(conn: Any) -> Callable[[bytes], None]:
-    """``conn.send_bytes``, or for a POSIX socket the same frame written with one
-    ``os.write`` (Connection's Python layers cost a third of a small result's trip)."""
-    from multiprocessing.connection import Connection
-
-    if type(conn) is not Connection:  # Windows named pipes keep the standard path
-        return conn.send_bytes  # type: ignore[no-any-return]
-    fd = conn.fileno()
-    write = os.write
-    small = CONNECTION_HEADER.pack
-
-    def send(data: bytes) -> None:
-        n = len(data)
-        if n <= 0x7FFFFFFF:
-            view = memoryview(small(n) + data) if n <= 16384 else None
-            if view is None:
-                _write_all(fd, small(n))
-                _write_all(fd, data)
-                return
-            while view:
-                view = view[write(fd, view) :]
-        else:
-            _write_all(
-                fd, CONNECTION_HEADER.pack(CONNECTION_LONG_MARKER) + CONNECTION_LONG_HEADER.pack(n)
-            )
-            _write_all(fd, data)
-
-    return send
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 class RemoteException:
@@ -296,7 +255,7 @@ def _serve(
     flavour: str,
 ) -> None:
     send = frame_writer(conn)
-    recv = conn.recv_bytes
+    recv = frame_reader(conn)  # it alone reads conn: what it reads ahead is its own
     if initializer is not None:
         try:
             initializer(*initargs)
