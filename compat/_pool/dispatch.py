@@ -115,6 +115,7 @@ class DispatchMixin:
     _pending: collections.deque[Task]
     _workers: list[WorkerProc]
     _feeders: int
+    _send_failures: bool
     _task_seconds: Optional[float]
     _wakeup: Wakeup
 
@@ -206,6 +207,7 @@ class DispatchMixin:
                 with self._lock:
                     w.unsent.update(t.seq for t in batch)
                 w.send_failed = True
+                self._send_failures = True
             failed = failed or w.send_failed
             with self._lock:
                 w.sending -= 1

@@ -61,14 +61,9 @@ from .tasks import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Optional, cast
+    from typing import Any, Callable, Optional
 
     from .tasks import Delivery
-else:
-
-    def cast(_type: object, value: object) -> object:
-        """typing.cast at run time (it returns ``value``), without importing typing."""
-        return value
 
 
 #: Seconds between looks at a dead worker whose batch another thread is writing.
@@ -126,6 +121,8 @@ class WorkerPool(DispatchMixin, ShutdownMixin):
         #: a task with a time limit was submitted: the manager looks for overdue ones
         #: (a pool without limits skips that scan for each result it reads)
         self._limits = task_timeout is not None
+        #: a batch could not be written to a worker (dispatch.DispatchMixin._send)
+        self._send_failures = False
         self._waiter = make_waiter(self.transport)
         self._wakeup = Wakeup(self.transport)
         self._waiter.add(self._wakeup.waitable, None)
@@ -275,14 +272,18 @@ class WorkerPool(DispatchMixin, ShutdownMixin):
                 if key is None:
                     self._wakeup.clear()
                     continue
-                worker, is_sentinel = cast("tuple[WorkerProc, bool]", key)
+                worker: WorkerProc
+                is_sentinel: bool
+                worker, is_sentinel = key  # type: ignore[misc]  # registered so (_waiter.add)
                 if worker.dead or worker in dead:
                     continue
                 if is_sentinel or not worker.reader.read(frames.setdefault(worker, [])):
                     dead.append(worker)
-            for worker in list(self._workers):
-                if worker.send_failed and worker not in dead and not worker.dead:
-                    dead.append(worker)
+            if self._send_failures:  # set (then the manager woken) by _send
+                self._send_failures = False
+                for worker in list(self._workers):
+                    if worker.send_failed and worker not in dead and not worker.dead:
+                        dead.append(worker)
             for worker in dead:
                 drain_and_reap(self._waiter, worker, frames.setdefault(worker, []))
             deliveries: list[Delivery] = []
@@ -306,7 +307,8 @@ class WorkerPool(DispatchMixin, ShutdownMixin):
                     deliveries.append(
                         (task, False, self._errors.timed_out(worker.proc, task), False)
                     )
-                self._maintain_locked(deliveries)
+                if self.lazy or len(self._workers) < self.size:
+                    self._maintain_locked(deliveries)
                 sends = self._dispatch_locked()
             for worker in late:
                 kill_tree(worker)
