@@ -18,6 +18,8 @@ Scenarios (each contender has ``--workers`` workers, default 2, the issue's figu
 - burn: 200 ``apply_async``/``submit`` of a task burning 5 ms of CPU on a warm pool;
   the speedup is the serial time of the same 200 calls in this process (measured in
   the same round) divided by the pool's time (issue 14: >= 1.95 with 2 workers);
+- (the ``floor`` contender, burn only: the leanest pool of the standard library's shape,
+  bench/floor_pool.py: what no pool of that shape beats on this machine);
 - fresh: a fresh pool's ``map`` of four ``--sleep`` second sleeps (default 1) with
   chunksize 1, timed from the pool's construction; the tasks each worker ran are
   shown (issue 14: 2.0 s, 2 and 2 tasks, as the standard library).
@@ -43,6 +45,7 @@ from collections.abc import Iterable
 from typing import Any, Callable, Optional
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # floor_pool
 
 MAP_N = 100_000
 APPLY_N = 10_000
@@ -71,12 +74,21 @@ def sleep_pid(seconds: float) -> int:
 class Contender:
     """One pool implementation: how to make it, feed it and stop it."""
 
-    def __init__(self, name: str, family: str, method: str, make: Callable[[int], Any]) -> None:
+    def __init__(
+        self,
+        name: str,
+        family: str,
+        method: str,
+        make: Callable[[int], Any],
+        scenarios: Optional[set[str]] = None,
+    ) -> None:
         self.name = name
         self.family = family  # "pool", "executor" or "mpire"
         self.method = method
         self.make = make
         self.pool: Any = None
+        #: the scenarios it runs (None: all)
+        self.scenarios = scenarios
 
     def start(self, workers: int) -> None:
         self.pool = self.make(workers)
@@ -163,6 +175,11 @@ def contenders(only: Optional[str]) -> list[Contender]:
             print("(loky is not installed: skipped)")
         else:
             found.append(Contender("loky", "executor", "spawn", loky.ProcessPoolExecutor))
+    if only in (None, "fork") and hasattr(os, "fork"):
+        from floor_pool import FloorPool
+
+        # The floor of the burn row: see bench/floor_pool.py.
+        found.append(Contender("floor fork (leanest pool)", "pool", "fork", FloorPool, {"burn"}))
     if only in (None, "fork"):
         try:
             from mpire import WorkerPool
@@ -207,6 +224,7 @@ def one_round(cs: list[Contender], args: argparse.Namespace, res: Results) -> No
     if "burn" in wanted:
         res.serial.append(timed(lambda: [burn(BURN_SECONDS) for _ in range(BURN_N)]))
     for c in cs:
+        wanted = [s for s in args.scenarios if c.scenarios is None or s in c.scenarios]
         if "start" in wanted:
 
             def start_stop(c: Contender = c) -> None:
