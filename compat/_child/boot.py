@@ -254,7 +254,9 @@ def _prepare(data: dict[str, Any]) -> None:
     """``multiprocessing.spawn.prepare`` without multiprocessing (its multiprocessing
     part waits for multiprocessing to be imported: :func:`_watch_for_multiprocessing`)."""
     if "environb" in data:  # a spare's, POSIX: the environment of the hand-off
-        _set_environb(data["environb"])
+        from .._native.handoff import set_environb
+
+        set_environb(data["environb"])
     elif "environ" in data:  # a spare's, Windows
         environ = data["environ"]
         for key in [k for k in os.environ if k not in environ]:
@@ -276,24 +278,6 @@ def _prepare(data: dict[str, Any]) -> None:
         from .mainrun import fixup_main_from_path, sent_code
 
         fixup_main_from_path(data["init_main_from_path"], sent_code(data.get("main_code")))
-
-
-def _set_environb(environ: dict[bytes, bytes]) -> None:
-    """Make the environment ``environ`` (bytes, as the parent's ``os.environb``),
-    setting only what differs: usually nothing (putenv for every variable cost about
-    0.1 ms of a 3 ms hand-off). POSIX only: a Windows parent sends ``environ``."""
-    if sys.platform != "win32":
-        current = os.environb
-        data = getattr(current, "_data", None)
-        if type(data) is not dict:
-            data = dict(current)
-        elif data == environ:
-            return
-        for key in [k for k in data if k not in environ]:
-            del current[key]
-        for key, value in environ.items():
-            if data.get(key) != value:
-                current[key] = value
 
 
 def _site(late: bool) -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "SpawnPopen",
     "child_ends",
     "launch",
+    "set_environb",
     "waitable",
 ]
 
@@ -332,3 +333,22 @@ def _arm_posix(lifeline: int, parent_pid: int) -> None:
     from .lifeline import Lifeline
 
     Lifeline(lifeline, parent_pid).arm()
+
+
+def set_environb(environ: dict[bytes, bytes]) -> None:
+    """A warm spare's environment at the hand-off (:mod:`compat._child.spares`), POSIX:
+    ``environ`` is the parent's ``os.environb``; only what differs is set (usually
+    nothing: putenv for every variable cost about 0.1 ms of a 3 ms hand-off). A
+    Windows parent sends ``os.environ`` instead (no bytes environment there)."""
+    if sys.platform != "win32":
+        current = os.environb
+        data = getattr(current, "_data", None)
+        if type(data) is not dict:
+            data = dict(current)
+        elif data == environ:
+            return
+        for key in [k for k in data if k not in environ]:
+            del current[key]
+        for key, value in environ.items():
+            if data.get(key) != value:
+                current[key] = value
