@@ -1,6 +1,7 @@
-"""The pool's frame reader (compat._pool.frames.StreamReader): whatever way the bytes
-arrive (one byte at a time, many frames per read, a frame larger than a read), the
-frames come out whole, in order, and end of file is reported once the writer is gone.
+"""The pool's wire (compat._pool.frames, compat._pool.worker). The frame reader:
+whatever way the bytes arrive (one byte at a time, many frames per read, a frame
+larger than a read), the frames come out whole, in order, and end of file is reported
+once the writer is gone; plain results are encoded as the general path encodes them.
 No process is started."""
 
 from __future__ import annotations
@@ -94,3 +95,17 @@ def test_a_workers_reader_gets_what_send_bytes_sent_then_eof() -> None:
         writer.join(30)
     assert not writer.is_alive()
     assert got == frames
+
+
+@pytest.mark.parametrize(
+    "value", [0, -1, 2**100, 1.5, float("nan"), "", "caf\u00e9 \udc80", b"\x00" * 5000, True, None]
+)
+def test_a_plain_result_is_encoded_as_the_reusable_pickler_encodes_it(value: object) -> None:
+    # Workers pickle plain results with the C pickler alone (no reducers apply to
+    # them): the bytes must be what the general path, with the reducers, writes.
+    from compat._pool import worker
+
+    seq, seconds = 7, 0.25
+    expected = worker.dumps(value, worker.HEADER.pack(worker.RESULT, seq, seconds))
+    assert worker._encode_result(seq, value, "pool", seconds) == expected
+    assert type(value) in worker._PLAIN

@@ -185,7 +185,14 @@ def _picklable(obj: object) -> bool:
     return True
 
 
+#: Results of these types pickle the same with multiprocessing's reducers or without
+#: (none applies to them): the C pickler alone, without :func:`dumps`' set-up.
+_PLAIN = frozenset({int, float, str, bytes, bool, type(None)})
+
+
 def _encode_result(seq: int, value: object, flavour: str, seconds: float) -> bytes:
+    if type(value) in _PLAIN:
+        return HEADER.pack(RESULT, seq, seconds) + pickle.dumps(value, PROTOCOL)
     try:
         return dumps(value, HEADER.pack(RESULT, seq, seconds))
     except BaseException as problem:
