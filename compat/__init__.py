@@ -7,8 +7,9 @@ standard-library program working: the context API is here, bound to the start
 method compat's policy chooses (see :func:`choose_start_method`).
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: that statement imports the
+# __future__ module, the only standard-library module ``import compat`` would load
+# (annotations below that name typing-only names are quoted instead).
 import sys
 
 from ._version import __version__
@@ -127,14 +128,14 @@ _SUBMODULES = frozenset(
 _FORWARDED = frozenset({"SUBDEBUG", "SUBWARNING", "reducer"})
 
 
-def _import(name: str) -> Any:
+def _import(name: str) -> "Any":
     """importlib.import_module(name), without importing importlib and warnings
     (half of what ``import compat`` would cost)."""
     __import__(name)
     return sys.modules[name]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":
     if name in _SUBMODULES:  # importing it makes it an attribute: no second call
         return _import(f"{__name__}.{name}")
     if name in _FORWARDED:
