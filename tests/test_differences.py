@@ -12,6 +12,7 @@ import json
 import multiprocessing
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -43,6 +44,7 @@ from compat.differences import (
 from compat.differences._markdown import render_markdown
 from compat.differences._schema import SCHEMA, validate
 from tests.helpers import run_python
+from tests.procs import posix_only
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "os-differences.md"
@@ -235,6 +237,45 @@ def test_differences_cli_renders_and_checks_the_document(tmp_path: Path) -> None
 
 
 # Probes
+
+
+# A signal handler whose main thread sleeps: the kernel runs SIGTERM's (or SIGINT's)
+# C handler in the helper thread, the only one that does not block it, and nothing
+# interrupts the main thread's sleep, the same as a signal that comes just before the
+# sleep starts. The probe's child must still run its Python handler promptly.
+_SIGNAL_IN_ANOTHER_THREAD = (
+    "import signal, threading\n"
+    "threading.Thread(target=threading.Event().wait, daemon=True).start()\n"
+    "signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM, signal.SIGINT])\n"
+)
+
+
+@posix_only("Windows has no signal masks; its SIGTERM never reaches a handler (SIG-06)")
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("program", ["_HANDLES_TERM", "_INTERRUPTIBLE"])
+def test_a_signal_probe_child_handles_a_signal_its_main_thread_slept_through(
+    program: str,
+) -> None:
+    from compat.differences import sig
+
+    code = _SIGNAL_IN_ANOTHER_THREAD + getattr(sig, program)
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    try:
+        assert p.stdout is not None
+        assert p.stdout.readline() == b"ready\n"
+        if program == "_HANDLES_TERM":
+            p.terminate()
+            assert p.wait(5) == 0  # sleep(30) in the child: still running after 5 s
+            assert p.stdout.read() == b"handled\n"
+        else:
+            p.send_signal(signal.SIGINT)
+            assert p.wait(5) == 3  # its KeyboardInterrupt exit code
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+        if p.stdout is not None:
+            p.stdout.close()
 
 
 @pytest.mark.parametrize("entry", PROBED, ids=lambda e: e.id)

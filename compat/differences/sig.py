@@ -21,6 +21,14 @@ from ._probekit import GRACE, Reaper, python, read_bounded, wait_ready
 
 ALL = ("linux", "darwin", "win32")
 
+# The children whose Python signal handler must run sleep in short steps, never one
+# long sleep: a signal whose C handler runs just before time.sleep() starts (after the
+# interpreter's last look for pending signals), or in another thread, leaves its Python
+# handler pending until the sleep returns. With sleep(30) that was a probe timeout
+# about once in a few hundred runs ("the child had not exited 10 s after
+# terminate()", SigPnd empty, SigCgt with SIGTERM: CI, CPython 3.10 and 3.13).
+_SLEEP_STEPS = "for _ in range(600):\n    time.sleep(0.05)\n"
+
 # A Python child that says it is ready, then sleeps; KeyboardInterrupt exits with 3.
 # SIGINT may be ignored when the parent runs in the background: reinstall the default.
 _INTERRUPTIBLE = (
@@ -28,7 +36,8 @@ _INTERRUPTIBLE = (
     "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
     "try:\n"
     "    print('ready', flush=True)\n"
-    "    time.sleep(30)\n"
+    "    for _ in range(600):\n"
+    "        time.sleep(0.05)\n"
     "except KeyboardInterrupt:\n"
     "    sys.exit(3)\n"
 )
@@ -41,8 +50,7 @@ _HANDLES_TERM = (
     "    os.write(1, b'handled\\n')\n"
     "    os._exit(0)\n"
     "signal.signal(signal.SIGTERM, stop)\n"
-    "print('ready', flush=True)\n"
-    "time.sleep(30)\n"
+    "print('ready', flush=True)\n" + _SLEEP_STEPS
 )
 
 
