@@ -119,6 +119,15 @@ def victim(scenario: str, die_with_parent: bool) -> int:
     return 0
 
 
+def _sleep_for_a_handler(seconds: float) -> None:
+    """Sleep in 50 ms steps: a signal whose C handler runs just before one long sleep
+    starts leaves its Python handler (KeyboardInterrupt, a SIGTERM handler) pending
+    until that sleep returns (compat.differences.sig's probe children do the same)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def main(argv: list[str]) -> int:
     mode, args = argv[0], argv[1:]
     if mode == "nslookup":
@@ -146,7 +155,7 @@ def main(argv: list[str]) -> int:
             if args:
                 open(args[0] + ".ready", "w").close()
             _say("ready")
-            time.sleep(LONG)
+            _sleep_for_a_handler(LONG)
         except KeyboardInterrupt:
             if args:
                 with open(args[0], "w") as f:
@@ -159,7 +168,7 @@ def main(argv: list[str]) -> int:
         child = _sleeper()
         _say(child.pid)
         _say("ready")
-        time.sleep(LONG)
+        _sleep_for_a_handler(LONG)
         return 0
     if mode == "tree":  # N grandchildren in the group, M that left it (setsid)
         kids = [_sleeper() for _ in range(int(args[0]))]
