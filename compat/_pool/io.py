@@ -3,7 +3,8 @@
 Two interchangeable implementations, both exercised by the tests on Linux:
 
 - ``"stream"`` (POSIX): one persistent ``select.poll`` object, and raw ``os.read`` of
-  everything a worker's socket holds, split into ``Connection`` frames here. One
+  everything a worker's socket holds, split into ``Connection`` frames
+  (:class:`compat._pool.frames.StreamReader`). One
   system call then returns many results; ``Connection.poll()`` would build a new
   selector per call.
 - ``"message"`` (Windows, and anywhere): ``multiprocessing.connection.wait`` and
