@@ -348,3 +348,36 @@ def test_children_die_with_their_killed_parent(ctx: compat.Context, lifeline: st
     while pid_exists(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not pid_exists(pid)
+
+
+_CTRL_C_DURING_AT_FORK_HOOKS = """
+import os, signal
+import compat
+
+def ran():
+    return "ran"
+
+if __name__ == "__main__":
+    # Ctrl+C reaching the new child while CPython runs the at-fork hooks (a group's
+    # Ctrl+C right after a fork: CI, CPython 3.15), made certain here.
+    os.register_at_fork(after_in_child=lambda: os.kill(os.getpid(), signal.SIGINT))
+    child = compat.get_context("fork").spawn_child(ran)
+    try:
+        print("result", child.result(timeout=30))
+    except compat.ChildError:
+        print("exitcode", child.exitcode)
+"""
+
+
+def test_a_ctrl_c_during_the_at_fork_hooks_ends_the_child_quietly(
+    ctx: compat.Context, tmp_path: Path
+) -> None:
+    # The signals are blocked across the fork: the child ends as a Ctrl+C before its
+    # target ends it (-2, nothing printed), not with "Exception ignored in atfork
+    # callback" and a traceback, the target then running anyway.
+    script = tmp_path / "at_fork_ctrl_c.py"
+    script.write_text(_CTRL_C_DURING_AT_FORK_HOOKS, encoding="utf-8")
+    done = run_python(script, method="fork")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"exitcode {-signal.SIGINT}\n", done.stderr
+    assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, done.stderr

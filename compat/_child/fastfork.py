@@ -33,8 +33,9 @@ The duties, as ``Process._bootstrap`` and ``popen_fork`` perform them:
 
 compat's own duties come first: the lifeline armed (the kernel arming is prepared in
 the parent, so the child only takes ownership: :func:`compat._native.forkproc.prepare_lifeline`),
-the async signals unblocked if the forking thread blocked them; a Ctrl+C that arrives
-before the target runs ends the child quietly (-2), as in compat's other children.
+the async signals, blocked across the fork (so that none goes off in an at-fork hook),
+unblocked; a Ctrl+C that arrives before the target runs ends the child quietly (-2), as
+in compat's other children.
 The outcome travels as in :func:`compat._child.outcome.child_main`, in the same frames
 as ``Connection.send_bytes``; the parent reads it with one ``read`` and waits on a pidfd.
 
@@ -49,10 +50,10 @@ import os
 import sys
 from multiprocessing import current_process
 
-from .._native.forkproc import ForkPopen, fork, prepare_lifeline, thread_blocks_async_signals
+from .._native.forkproc import ForkPopen, fork, prepare_lifeline
 from .._native.handoff import FrameReader
 from .._native.lifeline import Lifeline, parent_read_fd
-from .._native.threads import exit_interrupted, unblock_async_signals
+from .._native.threads import async_signals_blocked, exit_interrupted, unblock_async_signals
 from .._stdlib import CONNECTION_HEADER, CONNECTION_LONG_HEADER, CONNECTION_LONG_MARKER
 from .._stdlib_child import ChildHooks, join_threads, keep_tracker_fd
 from .child import Child
@@ -135,21 +136,35 @@ def start_fork_child(
         arm = Lifeline(lifeline_fd, hooks.parent_pid).arm if prepared is None else prepared[1]
     else:
         prepared, arm = None, None
-    unblock = thread_blocks_async_signals()
     stdin = _devnull_stdin() if sys.stdin is not None else None
     logs = open_child_logs(ctx.mp_context, ctx.forward_logs)  # None: logging not imported
     sender = logs and logs.sender
     reader, writer = os.pipe()
+    ends = (reader, writer, arm)
 
     def launch(record: ForkProcess) -> ForkPopen:
         state = (record, hooks, hooks.flags(), target, args, kwargs, sender)
         for stream in (sys.stdout, sys.stderr):
             _flush(stream)
         keep_tracker_fd(True)  # as popen_fork: the child keeps the parent's tracker
+        started: list[ForkPopen] = []
         try:
-            return fork(lambda: _fork_child_main(reader, writer, arm, unblock, stdin, state))
+            # Blocked across the fork: a Ctrl+C that reaches the new child while
+            # CPython runs the at-fork hooks (threading's, random's) would go off in
+            # one of them ("Exception ignored in atfork callback", with a traceback;
+            # CI, CPython 3.15); blocked, it waits for the child's main function,
+            # which ends quietly (-2).
+            with async_signals_blocked("fork"):
+                started.append(fork(lambda: _fork_child_main(*ends, stdin, state)))
+        except BaseException:  # a Ctrl+C delivered as the block ended: no one holds it
+            for popen in started:
+                popen.kill()
+                popen.wait()
+                popen.close()
+            raise
         finally:
             keep_tracker_fd(False)
+        return started[0]
 
     try:
         record = ForkProcess(launch)
@@ -173,7 +188,6 @@ def _fork_child_main(
     reader: int,
     writer: int,
     arm: Optional[Callable[[], None]],
-    unblock: bool,
     stdin: Any,
     state: tuple[ForkProcess, ChildHooks, Any, Callable[..., Any], tuple[Any, ...], Any, Any],
 ) -> int:
@@ -184,8 +198,7 @@ def _fork_child_main(
     try:
         if arm is not None:
             arm()
-        if unblock:
-            unblock_async_signals()
+        unblock_async_signals()  # blocked across the fork (start_fork_child's launch)
         if stdin is not None and sys.stdin is not stdin:
             sys.stdin = stdin
         hooks.setup(record, flags)

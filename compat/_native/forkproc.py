@@ -28,7 +28,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, Optional
 
-__all__ = ["ForkPopen", "fork", "prepare_lifeline", "thread_blocks_async_signals"]
+__all__ = ["ForkPopen", "fork", "prepare_lifeline"]
 
 _NO_FORK = "os.fork() does not exist on Windows"
 
@@ -190,19 +190,6 @@ class ForkPopen:
             self.close()
         except OSError:
             pass
-
-
-def thread_blocks_async_signals() -> bool:
-    """Whether the calling thread blocks any of the asynchronous signals (a fork child
-    inherits the mask: then it must unblock them, see :mod:`compat._native.threads`)."""
-    if sys.platform == "win32":
-        raise NotImplementedError(_NO_FORK)
-    else:  # noqa: RET506 - a platform branch, for type checkers
-        import signal
-
-        from .threads import ASYNC_SIGNALS
-
-        return not set(ASYNC_SIGNALS).isdisjoint(signal.pthread_sigmask(signal.SIG_BLOCK, ()))
 
 
 def prepare_lifeline(fd: int) -> Optional[tuple[int, Callable[[], None]]]:

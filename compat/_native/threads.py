@@ -242,7 +242,7 @@ else:
             finally:
                 # Put back what the tracker's start unblocked (a compat thread's block).
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, ASYNC_SIGNALS)
+        old = _raw_sigmask(signal.SIG_BLOCK, ASYNC_SIGNALS)  # ints: no enum conversion
         # A child forked meanwhile keeps them blocked too: its main function takes
         # them back inside its own handler (a Ctrl+C that reached it already would
         # otherwise go off in the at-fork hook, as an "Exception ignored" there).
@@ -251,7 +251,7 @@ else:
             yield
         finally:
             _local.starting = False
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+            _raw_sigmask(signal.SIG_SETMASK, old)
 
     def _after_fork_in_child() -> None:
         # The child's one thread is not one of compat's threads, nor inside a start.
