@@ -334,6 +334,21 @@ def expected_signal_name(exitcode: int) -> Optional[str]:
 # -- skipping ------------------------------------------------------------------------------
 
 
+def open_descriptors() -> set[tuple[str, str]]:
+    """This process's open descriptors as (number, what it is) pairs (Linux /proc).
+
+    Leak checks compare these sets, not counts: a background thread of an earlier
+    test may close one of its own meanwhile (CI: 25 == 26, 27 == 28 failed), and a
+    number reused for another file counts as new."""
+    found: set[tuple[str, str]] = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            found.add((fd, os.readlink(f"/proc/self/fd/{fd}")))
+        except OSError:  # closed meanwhile (the listing's own descriptor, too)
+            pass
+    return found
+
+
 def posix_only(reason: str) -> pytest.MarkDecorator:
     """Skip a test on Windows, where its premise does not hold; ``reason`` says why
     (what Windows does instead), for the skip report."""

@@ -25,7 +25,7 @@ from compat._native.handoff import FrameReader
 from compat._native.threads import ASYNC_SIGNALS, background_thread
 from tests import targets, targets_fastpath
 from tests.helpers import run_python
-from tests.procs import pid_exists
+from tests.procs import open_descriptors, pid_exists
 
 TIMEOUT = 30
 
@@ -246,17 +246,15 @@ def test_handle_api(ctx: compat.Context) -> None:
 
 
 def test_no_descriptor_is_left_open(ctx: compat.Context) -> None:
-    def count() -> int:
-        gc.collect()
-        return len(os.listdir("/proc/self/fd"))
-
     if not os.path.isdir("/proc/self/fd"):
         pytest.skip("needs /proc")
     ctx.spawn_child(targets.double, 1).result(TIMEOUT)  # the lifeline, /dev/null: once
-    before = count()
+    gc.collect()
+    before = open_descriptors()
     for i in range(20):
         assert ctx.spawn_child(targets.double, i).result(TIMEOUT) == 2 * i
-    assert count() == before
+    gc.collect()
+    assert open_descriptors() - before == set()
 
 
 def test_large_results_in_pieces(ctx: compat.Context) -> None:

@@ -20,7 +20,7 @@ from compat._native.handoff import SpawnPopen
 from compat._native.threads import ASYNC_SIGNALS, background_thread
 from tests import targets, targets_fastpath, targets_lean
 from tests.helpers import run_python
-from tests.procs import pid_exists
+from tests.procs import open_descriptors, pid_exists
 
 TIMEOUT = 60
 
@@ -201,13 +201,11 @@ def test_no_descriptor_is_left_open(ctx: compat.Context) -> None:
         pytest.skip("needs /proc")
     ctx.spawn_child(targets.double, 1).result(TIMEOUT)
     gc.collect()
-    before = set(os.listdir("/proc/self/fd"))
+    before = open_descriptors()
     for i in range(5):
         assert ctx.spawn_child(targets.double, i).result(TIMEOUT) == 2 * i
     gc.collect()
-    # None opened and left: compared as sets, because a background thread of an
-    # earlier test may close one of its own meanwhile (CI: 27 == 28 failed).
-    assert set(os.listdir("/proc/self/fd")) - before == set()
+    assert open_descriptors() - before == set()  # none opened and left
 
 
 def test_shared_memory_makes_it_step_aside(

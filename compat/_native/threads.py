@@ -213,7 +213,7 @@ else:
     def unblock_async_signals() -> None:
         """In a child compat started: take the signals a blocked parent thread left
         blocked (exec keeps the mask). Those that arrived meanwhile are delivered now."""
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, ASYNC_SIGNALS)
+        _raw_sigmask(signal.SIG_UNBLOCK, ASYNC_SIGNALS)  # (a fork child: no enum set built)
 
     @contextmanager
     def async_signals_blocked(method: Optional[str] = None) -> Iterator[None]:
