@@ -53,7 +53,7 @@ from multiprocessing import current_process
 from .._native.forkproc import ForkPopen, fork, prepare_lifeline
 from .._native.handoff import FrameReader
 from .._native.lifeline import Lifeline, parent_read_fd
-from .._native.threads import async_signals_blocked, exit_interrupted, unblock_async_signals
+from .._native.threads import block_for_start, end_block, exit_interrupted, unblock_async_signals
 from .._stdlib import CONNECTION_HEADER, CONNECTION_LONG_HEADER, CONNECTION_LONG_MARKER
 from .._stdlib_child import ChildHooks, join_threads, keep_tracker_fd
 from .child import Child
@@ -154,8 +154,11 @@ def start_fork_child(
             # one of them ("Exception ignored in atfork callback", with a traceback;
             # CI, CPython 3.15); blocked, it waits for the child's main function,
             # which ends quietly (-2).
-            with async_signals_blocked("fork"):
+            old = block_for_start()
+            try:
                 started.append(fork(lambda: _fork_child_main(*ends, stdin, state)))
+            finally:
+                end_block(old)
         except BaseException:  # a Ctrl+C delivered as the block ended: no one holds it
             for popen in started:
                 popen.kill()

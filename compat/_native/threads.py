@@ -49,6 +49,8 @@ __all__ = [
     "background_thread",
     "background_threads",
     "block_again",
+    "block_for_start",
+    "end_block",
     "exit_interrupted",
     "join_started",
     "main_thread_slice",
@@ -174,6 +176,13 @@ if sys.platform == "win32":
         """Windows: nothing to do (no signal masks)."""
         yield
 
+    def block_for_start() -> Any:
+        """Windows: nothing to do."""
+        return None
+
+    def end_block(old: Any) -> None:
+        """Windows: nothing to do."""
+
 else:
     # The C function under signal.pthread_sigmask, which turns each signal number of
     # the mask it returns into a Signals enum. signals_unblocked() runs for each batch
@@ -242,16 +251,25 @@ else:
             finally:
                 # Put back what the tracker's start unblocked (a compat thread's block).
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        old = block_for_start()
+        try:
+            yield
+        finally:
+            end_block(old)
+
+    def block_for_start() -> Any:
+        """:func:`async_signals_blocked`'s block without the context manager and the
+        servers' start (the fork fast path); returns what :func:`end_block` needs."""
         old = _raw_sigmask(signal.SIG_BLOCK, ASYNC_SIGNALS)  # ints: no enum conversion
         # A child forked meanwhile keeps them blocked too: its main function takes
         # them back inside its own handler (a Ctrl+C that reached it already would
         # otherwise go off in the at-fork hook, as an "Exception ignored" there).
         _local.starting = True
-        try:
-            yield
-        finally:
-            _local.starting = False
-            _raw_sigmask(signal.SIG_SETMASK, old)
+        return old
+
+    def end_block(old: Any) -> None:
+        _local.starting = False
+        _raw_sigmask(signal.SIG_SETMASK, old)
 
     def _after_fork_in_child() -> None:
         # The child's one thread is not one of compat's threads, nor inside a start.
