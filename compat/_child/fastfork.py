@@ -140,7 +140,6 @@ def start_fork_child(
     logs = open_child_logs(ctx.mp_context, ctx.forward_logs)  # None: logging not imported
     sender = logs and logs.sender
     reader, writer = os.pipe()
-    ends = (reader, writer, arm)
 
     def launch(record: ForkProcess) -> ForkPopen:
         state = (record, hooks, hooks.flags(), target, args, kwargs, sender)
@@ -156,7 +155,7 @@ def start_fork_child(
             # which ends quietly (-2).
             old = block_for_start()
             try:
-                started.append(fork(lambda: _fork_child_main(*ends, stdin, state)))
+                started.append(fork(lambda: _fork_child_main(reader, writer, arm, stdin, state)))
             finally:
                 end_block(old)
         except BaseException:  # a Ctrl+C delivered as the block ended: no one holds it

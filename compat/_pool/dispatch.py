@@ -158,8 +158,9 @@ class DispatchMixin:
         cap = batch_cap(estimate)
         now = time.monotonic()
         assigned: list[WorkerProc] = []
-        for prefetch in (False, True):
-            for w in idle if not prefetch else workers if prefetching else ():
+        # First the idle workers, then (prefetch) the busy ones.
+        for prefetch, candidates in ((False, idle), (True, workers if prefetching else [])):
+            for w in candidates:
                 if not pending:
                     break
                 if not prefetch:
