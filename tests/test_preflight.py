@@ -86,6 +86,41 @@ def test_lambda_result_of_cloudpickled_target(start_method: str) -> None:
     assert child.result(TIMEOUT) == [1, 2, 3]
 
 
+def test_a_target_checked_once_is_not_pickled_again_with_plain_arguments(
+    monkeypatch: pytest.MonkeyPatch, no_cloudpickle: None
+) -> None:
+    """spawn_child in a loop: the target's verdict is kept per start method (as the
+    pools keep their functions'), and a call whose arguments are all of plain types
+    is not pickled to check it again. Other arguments are checked at every start,
+    and a refused target is never remembered."""
+    monkeypatch.setattr(preflight, "_known", {})
+    checked: list[str] = []
+    real = preflight._pickle_problem
+
+    def counting(obj: Any, method: str, path: str) -> Any:
+        checked.append(path)
+        return real(obj, method, path)
+
+    monkeypatch.setattr(preflight, "_pickle_problem", counting)
+    check = preflight.check_spawnable
+    check("spawn", targets.echo, (1, "x", None), {"k": 2.5})
+    assert checked == ["target", "args[0]", "args[1]", "args[2]", "kwargs['k']"]
+    del checked[:]
+    check("spawn", targets.echo, (2, b"y", True, 1j), {"k": "v"})
+    assert checked == []
+    check("forkserver", targets.echo, (), {})
+    assert checked == ["target"]  # another start method: checked for it
+    del checked[:]
+    with pytest.raises(compat.SpawnError, match=r"args\[0\]\[0\] cannot be pickled"):
+        check("spawn", targets.echo, ([threading.Lock()],), {})
+    assert checked[:2] == ["target", "args[0]"]  # a list: checked, target included
+    for _ in range(2):
+        with pytest.raises(compat.SpawnError, match="target cannot be pickled"):
+            check("spawn", lambda: 1, (), {})
+    assert preflight.known_by_reference(targets.echo, "spawn")
+    assert not preflight.known_by_reference(targets.echo, "fork")
+
+
 class LockedProcess(compat.Process):
     def __init__(self) -> None:
         super().__init__()

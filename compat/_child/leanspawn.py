@@ -277,7 +277,7 @@ def _start(
     if ctx.die_with_parent and not start.fds and (logs is None or not WINDOWS):
         from .spares import take_spare
 
-        spare = take_spare()
+        spare = take_spare(prep["site"])
         if spare is not None:  # it started with another environment: it gets this one
             key, environ = _environ_now()
             prep[key] = environ

@@ -36,7 +36,9 @@ __all__ = [
     "check_parts",
     "check_spawnable",
     "cloudpickle_or_none",
+    "known_by_reference",
     "locate",
+    "remember_by_reference",
 ]
 
 
@@ -213,6 +215,42 @@ def by_reference(obj: Any) -> bool:
     return found is obj
 
 
+#: Functions and classes known to reach the children by reference, with the start
+#: methods they were checked for (the check costs a stat of the main script, and a
+#: Python call per pickled object). Only objects their module holds get here; the
+#: table starts afresh past _KNOWN_MAX (a session that keeps redefining functions),
+#: instead of holding weak references, whose lookup would cost each start or task
+#: several times as much. Shared by spawn_child and the pools.
+_known: dict[Any, set[Optional[str]]] = {}
+_KNOWN_MAX = 4096
+
+
+def known_by_reference(obj: Any, method: Optional[str]) -> bool:
+    """Whether the function or class ``obj`` was found to reach ``method`` children
+    by reference (:func:`remember_by_reference`)."""
+    try:
+        known = _known.get(obj)
+    except TypeError:  # a class whose metaclass makes it unhashable
+        return False
+    return known is not None and method in known
+
+
+def remember_by_reference(obj: Any, method: Optional[str]) -> None:
+    """Note that ``obj`` passed the checks for ``method`` children by reference."""
+    try:
+        hash(obj)
+    except TypeError:
+        return
+    if len(_known) >= _KNOWN_MAX:
+        _known.clear()
+    _known.setdefault(obj, set()).add(method)
+
+
+#: Arguments of these exact types pickle by value with nothing a child could fail to
+#: rebuild: a call made only of them and a known target needs no check.
+_PLAIN_ARGS = frozenset({int, float, complex, str, bytes, bool, type(None)})
+
+
 def check_spawnable(
     method: str,
     target: Any,
@@ -230,11 +268,17 @@ def check_spawnable(
     """
     if method == "fork":
         return target, args, kwargs
+    plain = _PLAIN_ARGS
+    simple = all(type(a) in plain for a in args) and all(type(v) in plain for v in kwargs.values())
+    if simple and known_by_reference(target, method):
+        return target, args, kwargs  # checked already (a start in a loop)
     parts: list[tuple[str, Any]] = [("target", target)]
     parts += [(f"args[{i}]", a) for i, a in enumerate(args)]
     parts += [(f"kwargs[{k!r}]", v) for k, v in kwargs.items()]
     fixed = check_parts(method, parts, what=what)
     if not fixed:
+        if isinstance(target, (types.FunctionType, type)):
+            remember_by_reference(target, method)
         return target, args, kwargs
     target = fixed.get("target", target)
     args = tuple(fixed.get(f"args[{i}]", a) for i, a in enumerate(args))

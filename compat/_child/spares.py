@@ -145,12 +145,13 @@ def spare_count() -> int:
     return _wanted
 
 
-def take_spare() -> Optional[Spare]:
+def take_spare(site: Optional[str] = None) -> Optional[Spare]:
     """A ready spare started as a child would start now, or None (then the caller
-    starts one cold); a replacement starts in the background."""
+    starts one cold); a replacement starts in the background. ``site``: the call's
+    :func:`~compat._child.leanspawn.site_plan`, if the caller has it already."""
     if not spare_count():
         return None
-    fingerprint = _fingerprint()
+    fingerprint = _fingerprint(site)
     stale: list[Spare] = []
     taken: Optional[Spare] = None
     with _lock:
@@ -171,7 +172,7 @@ def take_spare() -> Optional[Spare]:
     return taken
 
 
-def _fingerprint() -> tuple[Any, ...]:
+def _fingerprint(site: Optional[str] = None) -> tuple[Any, ...]:
     """What a spare cannot change after it started (see the module)."""
     from multiprocessing.spawn import get_command_line
 
@@ -189,7 +190,8 @@ def _fingerprint() -> tuple[Any, ...]:
     # (Keys first: decoding every value of a large environment costs 0.1 ms a start.)
     environ = os.environ
     python = {k: environ[k] for k in list(environ) if k.startswith("PYTHON")}
-    return (cmd[0], tuple(cmd[1:-3]), site_plan(), python, tuple(streams))
+    plan = site_plan() if site is None else site
+    return (cmd[0], tuple(cmd[1:-3]), plan, python, tuple(streams))
 
 
 def _warm_modules() -> list[str]:

@@ -31,7 +31,14 @@ from multiprocessing.reduction import ForkingPickler
 
 from .._child.hints import explain
 from .._child.main_checks import describe_main, main_reference_problem
-from .._child.preflight import ByValue, by_reference, cloudpickle_or_none, locate
+from .._child.preflight import (
+    ByValue,
+    by_reference,
+    cloudpickle_or_none,
+    known_by_reference,
+    locate,
+    remember_by_reference,
+)
 from .._errors import PortabilityWarning, SpawnError, warn_user
 from . import worker as wire
 
@@ -40,14 +47,6 @@ if TYPE_CHECKING:
     from typing import Any, Optional
 
 __all__ = ["encode", "prepare_function"]
-
-#: Functions and classes known to reach the workers by reference, with the start
-#: methods they were checked for (the check costs a stat of the main script). Only
-#: objects their module holds get here; the table starts afresh past _FINE_MAX (a
-#: session that keeps redefining functions), instead of holding weak references,
-#: whose lookup would cost each task several times as much.
-_fine: dict[Any, set[Optional[str]]] = {}
-_FINE_MAX = 4096
 
 _MAIN_MODULES = ("__main__", "__mp_main__")
 
@@ -59,17 +58,11 @@ def prepare_function(func: Any, method: Optional[str], what: str, *, eager: bool
     a callable that is not a plain function or class now (``map``: once for all its
     chunks); otherwise its problems show when the task is pickled (:func:`encode`)."""
     if isinstance(func, (types.FunctionType, type)):
-        try:
-            known = _fine.get(func)
-        except TypeError:  # a class whose metaclass makes it unhashable
-            return _check_plain(func, method or "spawn", what)
-        if known is not None and method in known:
+        if known_by_reference(func, method):
             return func
         sent = _check_plain(func, method or "spawn", what)
         if sent is func:
-            if len(_fine) >= _FINE_MAX:
-                _fine.clear()
-            _fine.setdefault(func, set()).add(method)
+            remember_by_reference(func, method)
         return sent
     if eager:
         try:
