@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import multiprocessing.util
 import os
 import signal
 import sys
@@ -21,7 +22,7 @@ import pytest
 
 import compat
 from compat._native import forkproc
-from compat._native.handoff import FrameReader
+from compat._native.handoff import FrameReader, write_frame
 from compat._native.threads import ASYNC_SIGNALS, background_thread
 from tests import targets, targets_fastpath
 from tests.helpers import run_python
@@ -261,20 +262,25 @@ def test_large_results_in_pieces(ctx: compat.Context) -> None:
     r, w = os.pipe()
     reader = FrameReader(r)
     payload = os.urandom(300_000)
-    writer = threading.Thread(target=lambda: _write_framed(w, payload))
+    writer = threading.Thread(target=_write_framed, args=(w, payload))
     writer.start()
-    assert reader.recv_bytes() == payload
-    writer.join(TIMEOUT)
-    os.close(w)
-    with pytest.raises(EOFError):
-        reader.recv_bytes()
-    reader.close()
+    try:
+        assert reader.recv_bytes() == payload
+        with pytest.raises(EOFError):
+            reader.recv_bytes()
+    finally:
+        writer.join(TIMEOUT)
+        reader.close()
+    assert not writer.is_alive()
 
 
 def _write_framed(fd: int, payload: bytes) -> None:
-    from compat._child.fastfork import _send
-
-    _send(fd, payload)
+    # What the fork fast path's child writes its outcome with; closed however the
+    # write ends, so that a failing writer cannot leave the reader waiting.
+    try:
+        write_frame(fd, payload)
+    finally:
+        os.close(fd)
 
 
 _SCRIPT = """

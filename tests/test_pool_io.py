@@ -109,3 +109,37 @@ def test_a_plain_result_is_encoded_as_the_reusable_pickler_encodes_it(value: obj
     expected = worker.dumps(value, worker.HEADER.pack(worker.RESULT, seq, seconds))
     assert worker._encode_result(seq, value, "pool", seconds) == expected
     assert type(value) in worker._PLAIN
+
+
+@pytest.mark.timeout(60)
+def test_the_one_frame_writer_is_read_by_the_standard_librarys_recv_bytes() -> None:
+    # compat._native.handoff.write_frame writes children's outcomes, pools' batches
+    # and results, and forwarded log records: each must be what Connection.recv_bytes
+    # reads, on both sides of the size where the header stops being joined to it.
+    import multiprocessing
+
+    from compat._native.handoff import _JOIN_MAX, write_frame
+
+    sizes = [0, 1, _JOIN_MAX - 1, _JOIN_MAX, _JOIN_MAX + 1, 0xFFFF, 0x10000, 3 << 20]
+    frames = [random.Random(n).randbytes(n) for n in sizes]
+    reader, writer_conn = multiprocessing.Pipe(duplex=False)
+
+    def write() -> None:
+        try:
+            for f in frames:
+                write_frame(writer_conn.fileno(), f)
+        finally:
+            writer_conn.close()
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    try:
+        got = [reader.recv_bytes() for _ in frames]
+        with pytest.raises(EOFError):
+            reader.recv_bytes()
+    finally:
+        reader.close()
+        writer.join(30)
+    assert not writer.is_alive()
+    assert [len(g) for g in got] == sizes
+    assert got == frames

@@ -208,8 +208,9 @@ def _run(
 ) -> int:
     """Prepare, unpickle, unblock the signals, call, report; the exit code. ``log_fd``:
     a spare's log pipe, used if the parent forwards log records (``prep["logs"]``)."""
+    from .._native.handoff import write_frame
     from . import outcome
-    from .bootlogs import child_logs, name_records, write_frame
+    from .bootlogs import child_logs, name_records
 
     def send(data: bytes) -> None:
         write_frame(result_fd, data)

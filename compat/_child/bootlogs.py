@@ -7,11 +7,13 @@ from __future__ import annotations
 import os
 import sys
 
+from .._native.handoff import write_frame
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Optional
 
-__all__ = ["child_logs", "name_records", "write_frame"]
+__all__ = ["child_logs", "name_records"]
 
 
 def child_logs(setup: Any, spare_fd: int) -> Any:
@@ -54,13 +56,3 @@ class _Writer:
 
     def send_bytes(self, data: bytes) -> None:
         write_frame(self.fd, data)
-
-
-def write_frame(fd: int, data: bytes) -> None:
-    """``data`` in ``Connection.send_bytes`` framing: a signed 4-byte big-endian
-    length; above 2 GiB -1, then an 8-byte length."""
-    n = len(data)
-    head = n.to_bytes(4, "big") if n < 0x80000000 else b"\xff" * 4 + n.to_bytes(8, "big")
-    view = memoryview(head + data)
-    while view:
-        view = view[os.write(fd, view) :]

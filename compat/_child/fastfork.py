@@ -51,10 +51,9 @@ import sys
 from multiprocessing import current_process
 
 from .._native.forkproc import ForkPopen, fork, prepare_lifeline
-from .._native.handoff import FrameReader
+from .._native.handoff import FrameReader, write_frame
 from .._native.lifeline import Lifeline, parent_read_fd
 from .._native.threads import block_for_start, end_block, exit_interrupted, unblock_async_signals
-from .._stdlib import CONNECTION_HEADER, CONNECTION_LONG_HEADER, CONNECTION_LONG_MARKER
 from .._stdlib_child import ChildHooks, join_threads, keep_tracker_fd
 from .child import Child
 from .logs import install as install_logs
@@ -211,7 +210,7 @@ def _fork_child_main(
     code = 1
     try:
         try:
-            call_and_report(lambda data: _send(writer, data), target, args, kwargs)
+            call_and_report(lambda data: write_frame(writer, data), target, args, kwargs)
             code = 0
         finally:
             if not RUNS_CHILD_ATEXIT:
@@ -237,28 +236,6 @@ def _fork_child_main(
     if RUNS_CHILD_ATEXIT:
         hooks.finish()
     return code
-
-
-def _send(fd: int, data: bytes) -> None:
-    """Write one message in ``Connection.send_bytes`` framing."""
-    n = len(data)
-    if n < 0x10000:  # one write, as send_bytes does for small messages
-        _write_all(fd, CONNECTION_HEADER.pack(n) + data)
-        return
-    if n > 0x7FFFFFFF:
-        _write_all(fd, CONNECTION_HEADER.pack(CONNECTION_LONG_MARKER))
-        _write_all(fd, CONNECTION_LONG_HEADER.pack(n))
-    else:
-        _write_all(fd, CONNECTION_HEADER.pack(n))
-    _write_all(fd, data)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    written = os.write(fd, data)
-    if written < len(data):
-        view = memoryview(data)[written:]
-        while view:
-            view = view[os.write(fd, view) :]
 
 
 def _flush(stream: Any) -> None:

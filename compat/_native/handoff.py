@@ -42,6 +42,7 @@ __all__ = [
     "launch",
     "set_environb",
     "waitable",
+    "write_frame",
 ]
 
 #: The exit code of a Windows child whose parent is gone (POSIX children are killed).
@@ -262,6 +263,32 @@ class FrameReader:
             self.close()
         except OSError:
             pass
+
+
+#: Largest message written together with its header in one ``write`` (the copy that
+#: joins them costs less than a second system call); a larger one is not copied.
+_JOIN_MAX = 16384
+
+
+def write_frame(fd: int, data: bytes) -> None:
+    """Write ``data`` to the pipe or socket ``fd`` in ``Connection.send_bytes``
+    framing (a signed 4-byte big-endian length; above 2 GiB - 1, -1 then an 8-byte
+    length), what :class:`FrameReader` and ``Connection.recv_bytes`` read. The one
+    writer of that framing on raw descriptors: children's outcomes, a pool's batches
+    and results (:mod:`compat._pool.frames`), forwarded log records."""
+    n = len(data)
+    head = _HEADER.pack(n) if n <= 0x7FFFFFFF else _HEADER.pack(-1) + _LONG_HEADER.pack(n)
+    if n <= _JOIN_MAX:
+        _write_all(fd, head + data)
+    else:
+        _write_all(fd, head)
+        _write_all(fd, data)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def waitable(fd: int) -> int:

@@ -12,7 +12,9 @@ already loaded.
 from __future__ import annotations
 
 import os
+from functools import partial
 
+from .._native.handoff import write_frame
 from .._stdlib import CONNECTION_HEADER, CONNECTION_LONG_HEADER, CONNECTION_LONG_MARKER
 
 TYPE_CHECKING = False
@@ -108,30 +110,4 @@ def frame_writer(conn: Any) -> Callable[[bytes], None]:
 
     if type(conn) is not Connection:  # Windows named pipes keep the standard path
         return conn.send_bytes  # type: ignore[no-any-return]
-    fd = conn.fileno()
-    write = os.write
-    small = CONNECTION_HEADER.pack
-
-    def send(data: bytes) -> None:
-        n = len(data)
-        if n <= 0x7FFFFFFF:
-            view = memoryview(small(n) + data) if n <= 16384 else None
-            if view is None:
-                _write_all(fd, small(n))
-                _write_all(fd, data)
-                return
-            while view:
-                view = view[write(fd, view) :]
-        else:
-            _write_all(
-                fd, CONNECTION_HEADER.pack(CONNECTION_LONG_MARKER) + CONNECTION_LONG_HEADER.pack(n)
-            )
-            _write_all(fd, data)
-
-    return send
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    return partial(write_frame, conn.fileno())
