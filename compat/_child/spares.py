@@ -45,6 +45,7 @@ import sys
 import threading
 
 from .._native.handoff import Channel, SpawnPopen, launch
+from .._native.locks import shared_lock
 from .._native.threads import ASYNC_SIGNALS, background_thread
 from .._platform import WINDOWS
 from .boot import READY, WARM, command, frame
@@ -64,7 +65,7 @@ _NOT_WARMED = frozenset(
     | {"tkinter", "turtle", "turtledemo", "site", "sitecustomize", "usercustomize"}
 )
 
-_lock = threading.Lock()
+_lock = shared_lock()  # see compat._native.locks
 _wanted: Optional[int] = None  # None: COMPAT_SPARES not read yet
 _idle: list[Spare] = []
 _cond = threading.Condition(_lock)
@@ -332,7 +333,7 @@ def _after_fork_in_child() -> None:
     # The spares are the parent's: a forked child forgets them and closes its copies of
     # their descriptors (the lock may have been held by another thread of the parent).
     global _lock, _cond, _worker, _starting
-    _lock = threading.Lock()
+    _lock = shared_lock()
     _cond = threading.Condition(_lock)
     for spare in _idle:
         for fd in (spare.call, spare.result, spare.log):

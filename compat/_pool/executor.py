@@ -6,7 +6,6 @@ from __future__ import annotations
 import atexit
 import itertools
 import sys
-import threading
 import time
 import weakref
 from collections import deque
@@ -19,6 +18,7 @@ from .._context import resolve_context
 from .._cpu import resolve_worker_count
 from .._dask.backend import BackendSwitch, dask_executor
 from .._errors import ChildError
+from .._native.locks import shared_lock
 from . import worker as wire
 from .futures import (
     SignalAwareFuture,
@@ -174,7 +174,7 @@ class ProcessPoolExecutor(BackendSwitch, ExecutorAttributes, _cf_process.Process
         # cpython#90622: forking once the manager thread runs risks deadlocks in the
         # child, so fork pools start every worker up front, as the standard library's.
         core.lazy = core.method != "fork"
-        self._shutdown_lock = threading.Lock()
+        self._shutdown_lock = shared_lock()  # see compat._native.locks
         self._shutdown_thread = False
         self._core = core
         self._started = False

@@ -16,8 +16,8 @@ Both watch a wakeup channel that other threads use to interrupt the wait.
 from __future__ import annotations
 
 import os
-import threading
 
+from .._native.locks import shared_lock
 from .._platform import POSIX
 from .frames import StreamReader
 
@@ -112,7 +112,7 @@ class Wakeup:
     """
 
     def __init__(self, transport: str) -> None:
-        self._lock = threading.Lock()
+        self._lock = shared_lock()  # see compat._native.locks
         self._pending = False
         self._closed = False
         self._stream = transport == "stream"

@@ -36,6 +36,7 @@ import itertools
 import threading
 import time
 
+from .._native.locks import shared_lock
 from .._native.threads import background_thread, block_again, unblock_for_user_code
 from . import worker as wire
 from .deadlines import next_deadline, overdue
@@ -107,7 +108,7 @@ class WorkerPool(DispatchMixin, ShutdownMixin):
         self._process_factory = process_factory or default_process
         self.transport = transport or DEFAULT_TRANSPORT
         self._watch_sentinels = self.transport == "stream"
-        self._lock = threading.Lock()
+        self._lock = shared_lock()  # a Ctrl+C cannot leave it held (compat._native.locks)
         self._room = threading.Condition(self._lock)
         self._pending: collections.deque[Task] = collections.deque()
         self._workers: list[WorkerProc] = []

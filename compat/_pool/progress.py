@@ -23,9 +23,9 @@ same with or without ``progress``.
 from __future__ import annotations
 
 import sys
-import threading
 import time
 
+from .._native.locks import shared_lock
 from .results import IMapIterator, IMapUnorderedIterator, MapResult
 
 TYPE_CHECKING = False
@@ -91,7 +91,7 @@ class Progress:
     ) -> None:
         self._sink = sink
         self._display = display
-        self._lock = threading.Lock()
+        self._lock = shared_lock()  # see compat._native.locks
         self.total = total
         self.done = 0
         self.closed = False

@@ -19,6 +19,7 @@ import types
 from multiprocessing import TimeoutError as MpTimeoutError
 from multiprocessing import pool as _mp_pool
 
+from .._native.locks import shared_lock
 from .._native.wakeups import Wakeups
 from .._stdlib import IMapIterator as _StdIMapIterator
 from .._stdlib import MapResult as _StdMapResult
@@ -191,7 +192,7 @@ class IMapIterator(_IMapBase[_T]):
         self._core = pool._core
         # A lock and Wakeups, not a Condition: a Ctrl+C inside Condition.wait can
         # release the lock twice (compat._native.wakeups).
-        self._lock = threading.Lock()
+        self._lock = shared_lock()  # see compat._native.locks
         self._wakeups = Wakeups()
         self._job = next(_JOBS)
         self._cache = _register(pool, self._job, self)

@@ -27,6 +27,7 @@ import time
 from multiprocessing.reduction import ForkingPickler
 from types import SimpleNamespace
 
+from .._native.locks import shared_lock
 from .._native.threads import background_thread
 from .._stdlib import Finalize, extra_reducers, is_exiting
 from .registry import Registry
@@ -148,7 +149,7 @@ class Sender:
         self.registry = registry
         self.slot = slot
         self.pid = pid
-        self.lock = threading.Lock()
+        self.lock = shared_lock()  # see compat._native.locks
         self.cond = threading.Condition(self.lock)
         self.frames: list[Any] = []
         self.busy = False
