@@ -21,7 +21,8 @@ TIMEOUT = 30
 
 def test_shared_locks_reclaim_from_314_and_are_plain_locks_before() -> None:
     lock = shared_lock()
-    if sys.version_info >= (3, 14):
+    assert locks.RECLAIMS is (sys.version_info >= (3, 14))
+    if locks.RECLAIMS:
         assert type(lock) is ReclaimingLock
     else:  # `with` on a C lock has no window there: nothing to reclaim
         assert type(lock) is type(threading.Lock())
@@ -96,4 +97,3 @@ def test_a_ctrl_c_as_the_main_thread_takes_the_pool_lock_leaves_no_hang(
             for pid in pids:
                 hard_kill(pid)
             pytest.fail("terminate() and join() did not end: the pool's lock stayed held")
-    assert locks.RECLAIMS == (sys.version_info >= (3, 14))
