@@ -4,6 +4,7 @@ compat's threads share must not leave it held for ever (CPython 3.14+, gh-148874
 from __future__ import annotations
 
 import _thread
+import multiprocessing.synchronize
 import sys
 import threading
 from typing import Any
@@ -97,3 +98,54 @@ def test_a_ctrl_c_as_the_main_thread_takes_the_pool_lock_leaves_no_hang(
             for pid in pids:
                 hard_kill(pid)
             pytest.fail("terminate() and join() did not end: the pool's lock stayed held")
+
+
+class _InterruptedCondition(multiprocessing.synchronize.Condition):
+    """A JoinableQueue's Condition whose next take by the main thread is followed by a
+    Ctrl+C as ``__enter__`` (Python code in multiprocessing) returns."""
+
+    armed = False
+
+    def __enter__(self) -> bool:
+        got = super().__enter__()
+        if _InterruptedCondition.armed and threading.current_thread() is threading.main_thread():
+            _InterruptedCondition.armed = False
+            _thread.interrupt_main()
+            _poke()
+        return got  # type: ignore[no-any-return]
+
+
+@pytest.mark.timeout(120)
+def test_a_ctrl_c_as_a_joinable_queue_takes_its_condition_leaves_no_hang(
+    start_method: str,
+) -> None:
+    q = compat.get_context(start_method).JoinableQueue()
+    q._cond.__class__ = _InterruptedCondition
+    semlock = q._cond._lock._semlock
+    done: list[int] = []
+
+    def consume() -> None:
+        done.append(q.get(timeout=TIMEOUT))
+        q.task_done()  # takes the Condition from another thread
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    try:
+        _InterruptedCondition.armed = True
+        with pytest.raises(KeyboardInterrupt):
+            q.put(1)  # interrupted before it counted or sent the item
+        assert semlock._is_mine()  # leaked: task_done() elsewhere would wait for ever
+        q.put(2)  # the main thread's next use gives it back
+        assert not semlock._is_mine()
+        consumer.start()
+        consumer.join(TIMEOUT)
+        assert not consumer.is_alive(), "task_done() waited on the leaked lock"
+        q.join()
+        assert done == [2]
+    finally:
+        _InterruptedCondition.armed = False
+        while semlock._is_mine():  # a failed run: let the consumer end
+            q._cond._lock.release()
+        if consumer.ident is not None:
+            consumer.join(TIMEOUT)
+        q.close()
+        q.join_thread()

@@ -34,6 +34,23 @@ class JoinableQueue(Queue):
 
         self._cond = resolve_context(ctx).Condition()
 
+    def _held_cond(self) -> Any:
+        """The count's Condition, for a ``with`` block, after giving back a hold this
+        thread leaked. multiprocessing's ``Condition.__enter__`` is Python code: a
+        Ctrl+C can raise as it returns, with its lock taken and ``__exit__`` never run
+        (CPython 3.14+ also as any ``__enter__`` returns, gh-148874). Every other
+        thread and process then waits for ever in ``put()``, ``task_done()`` or
+        ``join()``. These never nest, so a thread that holds the lock as it enters one
+        leaked it (its next use of the queue gives it back; compat._native.locks does
+        the same for the locks compat's threads share)."""
+        cond = self._cond
+        lock = getattr(cond, "_lock", None)
+        semlock = getattr(lock, "_semlock", None)
+        if semlock is not None:
+            while semlock._is_mine():
+                lock.release()  # type: ignore[union-attr]
+        return cond
+
     def _state(self) -> tuple[Any, ...]:
         return (*super()._state(), self._cond)
 
@@ -51,13 +68,13 @@ class JoinableQueue(Queue):
             raise Full
         if not self._marked & F_PUT:
             self._mark(F_PUT)
-        with self._cond:  # counted before any reader can take it and call task_done()
+        with self._held_cond():  # counted before any reader can take it and call task_done()
             self._registry.unfinished_add(1)
         self._sender.put(frame)
 
     def task_done(self) -> None:
         """Mark one item taken from the queue as processed."""
-        with self._cond:
+        with self._held_cond():
             if self._registry.unfinished_add(0) <= 0:
                 raise ValueError("task_done() called too many times")
             if self._registry.unfinished_add(-1) == 0:
@@ -65,6 +82,6 @@ class JoinableQueue(Queue):
 
     def join(self) -> None:
         """Block until every item put has had its ``task_done()``."""
-        with self._cond:
+        with self._held_cond():
             while self._registry.unfinished_add(0) > 0:
                 self._cond.wait()
