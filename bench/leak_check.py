@@ -162,13 +162,28 @@ def _delta(before: Optional[int], after: Optional[int]) -> Optional[int]:
     return None if before is None or after is None else after - before
 
 
+def _steady() -> Snapshot:
+    """A snapshot taken once the threads and descriptors stopped changing for 50 ms, or
+    after :data:`SETTLE` seconds: what ran before (a thread of an earlier test that is
+    ending) must not count, as a negative delta, against the cycles measured next."""
+    before = Snapshot()
+    deadline = time.monotonic() + SETTLE
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        again = Snapshot()
+        if (again.threads, again.fds) == (before.threads, before.fds):
+            return again
+        before = again
+    return before
+
+
 def measure(method: str, scenario: str, n: int) -> dict[str, Any]:
     """Warm up, then run ``n`` cycles of ``scenario`` under ``method``; the deltas."""
     ctx = compat.get_context(method)
     cycle = CYCLES[scenario]
     for name in SCENARIOS:  # what every scenario starts once per process
         CYCLES[name](ctx)
-    before = Snapshot()
+    before = _steady()
     start = time.perf_counter()
     with semaphore_names() as names:
         for _ in range(n):

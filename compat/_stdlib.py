@@ -56,6 +56,7 @@ __all__ = [
     "is_exiting",
     "process_call",
     "register_after_fork",
+    "release_own_holds",
     "resolve",
     "semlock_of",
     "set_process_call",
@@ -162,6 +163,11 @@ PRIVATE_NAMES: dict[str, PrivateName] = {
         "multiprocessing.heap",
         "BufferWrapper",
         "pre-flight: shared-memory buffers travel to a child only as Process arguments",
+    ),
+    "SemLock._is_mine": PrivateName(
+        "_multiprocessing",
+        "SemLock._is_mine",
+        "a JoinableQueue's thread gives back a hold of its Condition it leaked (Ctrl+C)",
     ),
     "SEM_VALUE_MAX": PrivateName(
         "multiprocessing.synchronize",
@@ -360,6 +366,15 @@ def start_popen(mp_context: Any, process: Any) -> Any:
 def semlock_of(obj: Any) -> Any:
     """The ``_semlock`` of a multiprocessing lock-like object, or None for other objects."""
     return getattr(obj, "_semlock", None)
+
+
+def release_own_holds(lock: Any) -> None:
+    """Release the multiprocessing lock ``lock`` as often as this thread holds it
+    (``SemLock._is_mine``); nothing for a lock of another kind."""
+    semlock = semlock_of(lock)
+    if semlock is not None:
+        while semlock._is_mine():
+            lock.release()
 
 
 #: Objects that travel to a child only when passed at creation (Process arguments):

@@ -26,11 +26,14 @@ TIMEOUT = 60
 
 
 @pytest.fixture
-def ctx(start_method: str) -> compat.Context:
+def ctx(start_method: str, monkeypatch: pytest.MonkeyPatch) -> compat.Context:
     if start_method != "spawn":
         pytest.skip("lean spawn serves spawn children only")
-    if not leanspawn.lean_possible():
-        pytest.skip("this process cannot start lean children (shared memory loaded)")
+    # compat steps aside from lean spawn once multiprocessing.shared_memory is loaded,
+    # which an earlier test in this xdist worker may or may not have done: these tests
+    # run as in a process that never loaded it, whatever ran before.
+    monkeypatch.delitem(sys.modules, "multiprocessing.shared_memory", raising=False)
+    assert leanspawn.lean_possible()
     return compat.get_context("spawn")
 
 

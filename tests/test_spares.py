@@ -40,11 +40,14 @@ def _idle_pids(count: int = 1) -> list[int]:
 
 
 @pytest.fixture
-def ctx(start_method: str) -> Iterator[compat.Context]:
+def ctx(start_method: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[compat.Context]:
     if start_method != "spawn":
         pytest.skip("spares serve spawn children")
-    if not leanspawn.lean_possible():
-        pytest.skip("this process cannot start lean children (shared memory loaded)")
+    # compat steps aside from lean spawn once multiprocessing.shared_memory is loaded,
+    # which an earlier test in this xdist worker may or may not have done: these tests
+    # run as in a process that never loaded it, whatever ran before.
+    monkeypatch.delitem(sys.modules, "multiprocessing.shared_memory", raising=False)
+    assert leanspawn.lean_possible()
     try:
         yield compat.get_context("spawn")
     finally:

@@ -35,6 +35,7 @@ import pickle
 import sys
 import threading
 
+from .._native.locks import shared_lock
 from .._native.threads import background_thread, signals_unblocked
 from .._platform import WINDOWS
 
@@ -224,7 +225,7 @@ class _Listener:
         self._reset()
 
     def _reset(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = shared_lock()  # see compat._native.locks
         self._thread: Optional[threading.Thread] = None
         self._wake: Optional[tuple[Any, Any]] = None
         self._new: list[Any] = []

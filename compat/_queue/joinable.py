@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from queue import Full
 
+from .._stdlib import release_own_holds
 from .checks import check_timeout
 from .queue import Queue
 from .registry import F_PUT
@@ -44,11 +45,7 @@ class JoinableQueue(Queue):
         leaked it (its next use of the queue gives it back; compat._native.locks does
         the same for the locks compat's threads share)."""
         cond = self._cond
-        lock = getattr(cond, "_lock", None)
-        semlock = getattr(lock, "_semlock", None)
-        if semlock is not None:
-            while semlock._is_mine():
-                lock.release()  # type: ignore[union-attr]
+        release_own_holds(getattr(cond, "_lock", None))
         return cond
 
     def _state(self) -> tuple[Any, ...]:
