@@ -45,7 +45,14 @@ PRIVATE["_signal"] = (
     "source",
 )
 
+#: Exact types that no reducer applies to (ForkingPickler's, copyreg's): the C pickler
+#: alone sends them by value, with the same bytes, and no child can fail to rebuild
+#: them. Pool results, queue items, children's outcomes and spawn_child's arguments
+#: take the cheap path with them.
+PLAIN_TYPES = frozenset({type(None), bool, int, float, str, bytes})
+
 __all__ = [
+    "PLAIN_TYPES",
     "PRIVATE",
     "ChildHooks",
     "block_signals",

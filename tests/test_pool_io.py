@@ -14,6 +14,7 @@ import pytest
 
 from compat._pool.frames import StreamReader
 from compat._stdlib import CONNECTION_HEADER
+from compat._stdlib_child import PLAIN_TYPES
 from tests.procs import posix_only
 
 SIZES = [0, 1, 5, 4095, 65535, 65536, 65537, 300_000, 3 << 20]
@@ -108,7 +109,7 @@ def test_a_plain_result_is_encoded_as_the_reusable_pickler_encodes_it(value: obj
     seq, seconds = 7, 0.25
     expected = worker.dumps(value, worker.HEADER.pack(worker.RESULT, seq, seconds))
     assert worker._encode_result(seq, value, "pool", seconds) == expected
-    assert type(value) in worker._PLAIN
+    assert type(value) in PLAIN_TYPES
 
 
 @pytest.mark.timeout(60)

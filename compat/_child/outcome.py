@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from .._stdlib_child import c_pickle
+from .._stdlib_child import PLAIN_TYPES, c_pickle
 
 pickle: Any = c_pickle()  # pickle's dumps and loads, without pickle.py's imports
 #: The highest protocol (``pickle.HIGHEST_PROTOCOL``), as dumps() understands it.
@@ -76,9 +76,6 @@ def child_main(
         conn.close()
 
 
-#: Results whose pickle needs none of ForkingPickler's reducers (the common case:
-#: pickle.dumps is several times cheaper to set up, which a fork child feels).
-PLAIN = frozenset({type(None), bool, int, float, str, bytes})
 OK_NONE = pickle.dumps((OK, None), HIGHEST)
 
 
@@ -105,7 +102,7 @@ def call_and_report(
     try:
         if value is None:
             payload = OK_NONE
-        elif type(value) in PLAIN:
+        elif type(value) in PLAIN_TYPES:  # pickle.dumps: cheaper to set up
             payload = pickle.dumps((OK, value), HIGHEST)
         else:
             payload = dumps((OK, value))

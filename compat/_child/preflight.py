@@ -23,6 +23,7 @@ import types
 from .._errors import SpawnError
 from .._platform import WINDOWS
 from .._stdlib import inherited_types, semlock_of
+from .._stdlib_child import PLAIN_TYPES
 from .hints import explain, kind_of
 from .main_checks import main_reference_problem
 
@@ -237,18 +238,12 @@ def known_by_reference(obj: Any, method: Optional[str]) -> bool:
 
 def remember_by_reference(obj: Any, method: Optional[str]) -> None:
     """Note that ``obj`` passed the checks for ``method`` children by reference."""
-    try:
-        hash(obj)
-    except TypeError:
-        return
     if len(_known) >= _KNOWN_MAX:
         _known.clear()
-    _known.setdefault(obj, set()).add(method)
-
-
-#: Arguments of these exact types pickle by value with nothing a child could fail to
-#: rebuild: a call made only of them and a known target needs no check.
-_PLAIN_ARGS = frozenset({int, float, complex, str, bytes, bool, type(None)})
+    try:
+        _known.setdefault(obj, set()).add(method)
+    except TypeError:  # a class whose metaclass makes it unhashable: checked each time
+        pass
 
 
 def check_spawnable(
@@ -268,7 +263,7 @@ def check_spawnable(
     """
     if method == "fork":
         return target, args, kwargs
-    plain = _PLAIN_ARGS
+    plain = PLAIN_TYPES  # a call made only of them and a known target needs no check
     simple = all(type(a) in plain for a in args) and all(type(v) in plain for v in kwargs.values())
     if simple and known_by_reference(target, method):
         return target, args, kwargs  # checked already (a start in a loop)

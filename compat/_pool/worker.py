@@ -26,6 +26,7 @@ import time
 
 from .._native.threads import exit_interrupted, unblock_async_signals
 from .._stdlib import extra_reducers
+from .._stdlib_child import PLAIN_TYPES
 from .frames import frame_reader, frame_writer
 
 TYPE_CHECKING = False
@@ -185,13 +186,8 @@ def _picklable(obj: object) -> bool:
     return True
 
 
-#: Results of these types pickle the same with multiprocessing's reducers or without
-#: (none applies to them): the C pickler alone, without :func:`dumps`' set-up.
-_PLAIN = frozenset({int, float, str, bytes, bool, type(None)})
-
-
 def _encode_result(seq: int, value: object, flavour: str, seconds: float) -> bytes:
-    if type(value) in _PLAIN:
+    if type(value) in PLAIN_TYPES:  # the C pickler alone, without dumps()' set-up
         return HEADER.pack(RESULT, seq, seconds) + pickle.dumps(value, PROTOCOL)
     try:
         return dumps(value, HEADER.pack(RESULT, seq, seconds))

@@ -30,6 +30,7 @@ from types import SimpleNamespace
 from .._native.locks import shared_lock
 from .._native.threads import background_thread
 from .._stdlib import Finalize, extra_reducers, is_exiting
+from .._stdlib_child import PLAIN_TYPES
 from .registry import Registry
 
 TYPE_CHECKING = False
@@ -65,13 +66,13 @@ class Pickling:
     def stream_frame(self, obj: Any) -> Any:
         """``obj`` as a frame of the stream transport (length prefix and pickle)."""
         cls = type(obj)
-        if cls in _PLAIN:
+        if cls in PLAIN_TYPES:
             if cls is not bytes or len(obj) < _BY_REFERENCE:
                 data = _plain_dumps(obj, _PROTOCOL)
                 return _pack_length(len(data)) + data
         elif cls is tuple and len(obj) <= 8:
             for item in obj:
-                if type(item) not in _PLAIN or type(item) is bytes:
+                if type(item) not in PLAIN_TYPES or type(item) is bytes:
                     break
             else:  # a short tuple of numbers and strings: the plain path too
                 data = _plain_dumps(obj, _PROTOCOL)
@@ -85,7 +86,7 @@ class Pickling:
     def dumps(self, obj: Any) -> Any:
         """The pickle of ``obj``: one ``bytes``, or a list of ``bytes`` pieces."""
         cls = type(obj)
-        if cls in _PLAIN and (cls is not bytes or len(obj) < _BY_REFERENCE):
+        if cls in PLAIN_TYPES and (cls is not bytes or len(obj) < _BY_REFERENCE):
             # No reducer can apply to these exact types: the plain C function
             # gives the same bytes as ForkingPickler, three times faster.
             return _plain_dumps(obj, _PROTOCOL)
@@ -120,7 +121,6 @@ class Pickling:
 
 
 _DISPATCH = copyreg.dispatch_table
-_PLAIN = frozenset({int, float, str, bytes, bool, type(None)})
 _BY_REFERENCE = 1 << 16  # the C pickler passes bytes this large to write() as they are
 _PROTOCOL = pickle.DEFAULT_PROTOCOL  # what ForkingPickler uses
 _plain_dumps = pickle.dumps

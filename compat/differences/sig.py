@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import textwrap
 
 from ._model import (
     Difference,
@@ -36,9 +37,8 @@ _INTERRUPTIBLE = (
     "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
     "try:\n"
     "    print('ready', flush=True)\n"
-    "    for _ in range(600):\n"
-    "        time.sleep(0.05)\n"
-    "except KeyboardInterrupt:\n"
+    + textwrap.indent(_SLEEP_STEPS, "    ")
+    + "except KeyboardInterrupt:\n"
     "    sys.exit(3)\n"
 )
 _SLEEPER = "import time\nprint('ready', flush=True)\ntime.sleep(30)\n"
